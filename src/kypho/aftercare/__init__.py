@@ -1,0 +1,1 @@
+"""kypho.aftercare (in progress)."""

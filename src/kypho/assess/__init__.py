@@ -1,0 +1,1 @@
+"""kypho.assess (in progress)."""

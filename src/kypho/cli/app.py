@@ -1,0 +1,53 @@
+"""The typer application shared by every ``kypho`` sub-command, and its error handling.
+
+Each stage registers its commands in its own module (``kypho/cli/<stage>.py``) with
+``@app.command()`` (or ``app.add_typer`` for a group) and wraps them in :func:`handle_errors`,
+which turns a :class:`~kypho.errors.KyphoError` into one red line on stderr and exit code 2.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import ParamSpec, TypeVar
+
+import typer
+from rich.console import Console
+
+from kypho.errors import KyphoError
+
+__all__ = ["app", "err_console", "handle_errors", "out_console"]
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+DISCLAIMER = "kypho is research and education software, not a medical device."
+
+app = typer.Typer(
+    name="kypho",
+    help=f"Vertebral compression fractures, kyphoplasty and vertebroplasty. {DISCLAIMER}",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+#: Progress, warnings and errors go to stderr; results to stdout.
+err_console = Console(stderr=True)
+out_console = Console()
+
+
+def handle_errors(fn: Callable[P, R]) -> Callable[P, R]:
+    """Decorator: report a :class:`KyphoError` (or an unwritable output) as one line, exit 2."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return fn(*args, **kwargs)
+        except KyphoError as exc:
+            err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+            raise typer.Exit(2) from None
+        except (PermissionError, IsADirectoryError, NotADirectoryError) as exc:
+            err_console.print(f"[bold red]error:[/] cannot write {exc.filename}: {exc.strerror}",
+                              highlight=False, soft_wrap=True)
+            raise typer.Exit(2) from None
+
+    return wrapper

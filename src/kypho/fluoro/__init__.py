@@ -1,0 +1,1 @@
+"""kypho.fluoro (in progress)."""

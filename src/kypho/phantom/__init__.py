@@ -1,0 +1,1 @@
+"""kypho.phantom (in progress)."""

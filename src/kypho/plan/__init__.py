@@ -1,0 +1,1 @@
+"""kypho.plan (in progress)."""

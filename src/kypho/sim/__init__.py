@@ -1,0 +1,1 @@
+"""kypho.sim (in progress)."""
