@@ -34,6 +34,9 @@ class Case:
         Ground truth when the case is a synthetic phantom.
     source : Path or None
         Where the case was read from.
+    tissue : LabelMap or None
+        For a phantom, the tissue class of every voxel (:class:`kypho.phantom.truth.Tissue` ids)
+        on the CT's grid; ``None`` for a real CT.
     """
 
     volume: Volume
@@ -42,10 +45,13 @@ class Case:
     metadata: Mapping[str, Any] = field(default_factory=dict)
     truth: PhantomTruth | None = None
     source: Path | None = None
+    tissue: LabelMap | None = None
 
     def __post_init__(self) -> None:
         if self.labels is not None:
             check_same_grid(self.volume, self.labels)
+        if self.tissue is not None:
+            check_same_grid(self.volume, self.tissue, source="tissue map")
         object.__setattr__(self, "metadata", MappingProxyType(dict(self.metadata)))
 
     @property
