@@ -95,7 +95,9 @@ class _Grid:
         """True when ``other`` has the same shape and (within 1 micrometre) the same affine."""
         corners = np.array([[0, 0, 0], [n - 1 for n in self.shape]], dtype=float)
         return self.shape == other.shape and bool(
-            np.allclose(self.ijk_to_ras(corners), other.ijk_to_ras(corners), atol=AFFINE_TOLERANCE_MM)
+            np.allclose(
+                self.ijk_to_ras(corners), other.ijk_to_ras(corners), atol=AFFINE_TOLERANCE_MM
+            )
             and np.allclose(self.affine[:3, :3], other.affine[:3, :3], atol=1e-6)
         )
 
@@ -180,9 +182,7 @@ class LabelMap(_Grid):
             raise EmptyLabelMapError(f"{source}: holds no vertebra label (C1-L5, S1)")
 
     @staticmethod
-    def from_mapping(
-        data: ArrayLike, affine: ArrayLike, id_to_level: dict[int, str]
-    ) -> LabelMap:
+    def from_mapping(data: ArrayLike, affine: ArrayLike, id_to_level: dict[int, str]) -> LabelMap:
         """Relabel ``data`` from a foreign id scheme (e.g. TotalSegmentator) to kypho's ids.
 
         Ids missing from ``id_to_level`` (organs, ribs) become background.
@@ -208,5 +208,3 @@ def check_same_grid(volume: Volume, labels: LabelMap, source: str = "label map")
             f"{source}: affine does not match the CT's (voxel-to-world mapping differs by more "
             f"than {AFFINE_TOLERANCE_MM} mm)"
         )
-
-

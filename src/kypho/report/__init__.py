@@ -11,12 +11,19 @@ import base64
 import html
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from kypho.io.atomic import write_text_atomic
 
-__all__ = ["DISCLAIMER", "Figure", "Section", "figure_from_matplotlib", "render_html", "write_report"]
+__all__ = [
+    "DISCLAIMER",
+    "Figure",
+    "Section",
+    "figure_from_matplotlib",
+    "render_html",
+    "write_report",
+]
 
 DISCLAIMER = (
     "kypho is research and education software. It is not a medical device and must not be "
@@ -90,9 +97,11 @@ th{background:#f3f5f7} td:first-child,th:first-child{text-align:left}
 """
 
 
-def render_html(title: str, sections: Iterable[Section], *, generated: datetime | None = None) -> str:
+def render_html(
+    title: str, sections: Iterable[Section], *, generated: datetime | None = None
+) -> str:
     """Assemble the report page."""
-    stamp = (generated or datetime.now(timezone.utc)).strftime("%Y-%m-%d %H:%M UTC")
+    stamp = (generated or datetime.now(UTC)).strftime("%Y-%m-%d %H:%M UTC")
     parts = [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
