@@ -46,8 +46,11 @@ def handle_errors(fn: Callable[P, R]) -> Callable[P, R]:
             err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
             raise typer.Exit(2) from None
         except (PermissionError, IsADirectoryError, NotADirectoryError) as exc:
-            err_console.print(f"[bold red]error:[/] cannot write {exc.filename}: {exc.strerror}",
-                              highlight=False, soft_wrap=True)
+            err_console.print(
+                f"[bold red]error:[/] cannot write {exc.filename}: {exc.strerror}",
+                highlight=False,
+                soft_wrap=True,
+            )
             raise typer.Exit(2) from None
 
     return wrapper

@@ -4,20 +4,38 @@ from __future__ import annotations
 
 import importlib
 
+import typer
+
 from kypho.cli.app import app
 
 # One module per stage; each registers its commands on ``app`` when imported.
 _COMMAND_MODULES = (
     "kypho.cli.data",
+    "kypho.cli.demo",
 )
 
 for _name in _COMMAND_MODULES:
     importlib.import_module(_name)
 
 
+def _show_version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        typer.echo(f"kypho {version('kypho')}")
+        raise typer.Exit()
+
+
 @app.callback()
 def _main(
-    version: bool = False,
+    version: bool = typer.Option(
+        False,
+        "--version",
+        "-V",
+        callback=_show_version,
+        is_eager=True,
+        help="Print the version and exit.",
+    ),
 ) -> None:
     """kypho: vertebral compression fractures, kyphoplasty and vertebroplasty (research only)."""
 

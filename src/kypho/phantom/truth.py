@@ -63,7 +63,14 @@ class PedicleTruth:
 class CorticalBreak:
     """A hole in the cortical shell (fractured endplate, posterior or lateral wall)."""
 
-    location: Literal["superior_endplate", "inferior_endplate", "posterior_wall", "left_wall", "right_wall", "anterior_wall"]
+    location: Literal[
+        "superior_endplate",
+        "inferior_endplate",
+        "posterior_wall",
+        "left_wall",
+        "right_wall",
+        "anterior_wall",
+    ]
     centre_ras_mm: Vec3
     radius_mm: float
 
@@ -129,11 +136,18 @@ class PhantomTruth:
         for v in d["vertebrae"]:
             v = dict(v)
             v["pedicles"] = tuple(
-                PedicleTruth(**{**p, "isthmus_ras_mm": vec(p["isthmus_ras_mm"]), "axis_ras": vec(p["axis_ras"])})
+                PedicleTruth(
+                    **{
+                        **p,
+                        "isthmus_ras_mm": vec(p["isthmus_ras_mm"]),
+                        "axis_ras": vec(p["axis_ras"]),
+                    }
+                )
                 for p in v["pedicles"]
             )
             v["cortical_breaks"] = tuple(
-                CorticalBreak(**{**b, "centre_ras_mm": vec(b["centre_ras_mm"])}) for b in v.get("cortical_breaks", ())
+                CorticalBreak(**{**b, "centre_ras_mm": vec(b["centre_ras_mm"])})
+                for b in v.get("cortical_breaks", ())
             )
             v["landmarks_ras_mm"] = {k: vec(p) for k, p in v["landmarks_ras_mm"].items()}
             for key in ("centroid_ras_mm", "superior_axis_ras", "anterior_axis_ras"):
