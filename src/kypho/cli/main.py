@@ -12,6 +12,7 @@ from kypho.cli.app import app
 _COMMAND_MODULES = (
     "kypho.cli.data",
     "kypho.cli.demo",
+    "kypho.cli.phantom",
 )
 
 for _name in _COMMAND_MODULES:

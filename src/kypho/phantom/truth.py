@@ -44,6 +44,7 @@ class Tissue(IntEnum):
     CANAL = 8  # spinal canal contents (dura, CSF, cord)
     CLEFT = 9  # fracture cleft inside a fractured body
     RETROPULSED = 10  # posterior-wall fragment pushed into the canal
+    SOFT_TISSUE = 11  # viscera and other soft tissue inside the trunk (not muscle or fat)
 
 
 @dataclass(frozen=True)

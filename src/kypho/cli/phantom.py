@@ -1,0 +1,92 @@
+"""``kypho phantom``: write a synthetic spine CT case folder (CT, labels, tissue map, truth)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import typer
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+from kypho.cli.app import DISCLAIMER, app, err_console, handle_errors, out_console
+
+__all__ = ["phantom"]
+
+
+def _parse_levels(text: str) -> tuple[str, str]:
+    from kypho.errors import InvalidParameterError
+
+    first, sep, last = text.partition("-")
+    if not sep or not first.strip() or not last.strip():
+        raise InvalidParameterError(f"--levels must look like T10-L3, got {text!r}")
+    return first.strip(), last.strip()
+
+
+@app.command()
+@handle_errors
+def phantom(
+    out: Path = typer.Option(..., "-o", "--out", help="Case folder to write."),
+    levels: str = typer.Option(
+        "T10-L3", help="First and last level, e.g. T10-L3 (T10-L5 available)."
+    ),
+    voxel: float = typer.Option(0.5, help="Isotropic voxel size in mm."),
+    density: str = typer.Option("normal", help="Bone density: normal, osteopenic or osteoporotic."),
+    fracture: list[str] = typer.Option(
+        [],
+        "--fracture",
+        help="LEVEL:TYPE:GRADE or LEVEL:TYPE:PCT% (e.g. L1:wedge:2, T12:biconcave:35%), "
+        "optionally :retro=MM, :breaks=posterior_wall+left_wall, :cleft=yes. Repeatable.",
+    ),
+    seed: int = typer.Option(0, help="Seed of texture and noise (same seed, same arrays)."),
+    noise: float = typer.Option(20.0, help="Image noise, standard deviation in HU."),
+    soft_tissue: bool = typer.Option(
+        True, "--soft-tissue/--no-soft-tissue", help="Draw the trunk around the spine."
+    ),
+    force: bool = typer.Option(
+        False, "--force", help="Replace kypho's files in a non-empty folder."
+    ),
+    progress: bool = typer.Option(
+        True, "--progress/--no-progress", help="Show progress on stderr."
+    ),
+) -> None:
+    """Generate a synthetic thoracolumbar spine CT with labels and ground truth."""
+    from kypho.io import save_case
+    from kypho.phantom import PhantomSpec, make_phantom, parse_fracture
+
+    first, last = _parse_levels(levels)
+    spec = PhantomSpec(
+        first_level=first,
+        last_level=last,
+        voxel_mm=voxel,
+        bone_density=density.strip().lower(),  # type: ignore[arg-type]
+        fractures=tuple(parse_fracture(f) for f in fracture),
+        seed=seed,
+        noise_hu=noise,
+        soft_tissue=soft_tissue,
+    )
+    t0 = time.perf_counter()
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TimeElapsedColumn(),
+        console=err_console,
+        transient=True,
+        disable=not progress,
+    ) as bar:
+        task = bar.add_task("phantom", total=1.0)
+        case = make_phantom(
+            spec, progress=lambda f, m: bar.update(task, completed=f, description=m)
+        )
+        bar.update(task, description="writing the case folder")
+        folder = save_case(case, out, overwrite=force)
+    secs = time.perf_counter() - t0
+    assert case.truth is not None
+    for v in case.truth.vertebrae:
+        if v.fracture_type != "none":
+            err_console.print(
+                f"  {v.level}: {v.fracture_type}, Genant {v.genant_grade}, "
+                f"height loss {v.height_loss_pct:.1f} %, wedge {v.wedge_angle_deg:.1f} deg"
+            )
+    shape = "x".join(str(n) for n in case.volume.shape)
+    out_console.print(f"Phantom: {folder}  ({shape} voxels, {secs:.1f} s)")
+    err_console.print(f"[dim]{DISCLAIMER}[/]")
