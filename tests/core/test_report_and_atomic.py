@@ -33,3 +33,16 @@ def test_report_orders_sections_and_embeds_figures(tmp_path):
     out = write_report(tmp_path / "report.html", "demo", sections)
     text = out.read_text(encoding="utf-8")
     assert all(f"<h2>{t}</h2>" in text for t in ("Case", "Assessment", "After-care"))
+
+
+def test_atomic_files_get_ordinary_permissions(tmp_path):
+    import os
+
+    from kypho.io.atomic import write_text_atomic
+
+    mask = os.umask(0o022)
+    try:
+        path = write_text_atomic(tmp_path / "a.txt", "x")
+    finally:
+        os.umask(mask)
+    assert path.stat().st_mode & 0o777 == 0o644

@@ -76,3 +76,16 @@ def test_labelmap_levels_and_foreign_mapping():
         empty.require_vertebrae()
     with pytest.raises(InvalidParameterError, match="integer"):
         LabelMap(np.full((2, 2, 2), 0.5), np.eye(4))
+
+
+def test_levels_found_without_sorting_and_ignoring_foreign_ids():
+    from kypho.core.levels import LEVEL_IDS
+    from kypho.core.volume import LabelMap, affine_from_spacing
+
+    data = np.zeros((6, 6, 6), dtype=np.int16)
+    data[0, 0, 0] = LEVEL_IDS["L1"]
+    data[1, 1, 1] = LEVEL_IDS["T12"]
+    data[2, 2, 2] = 99  # not a vertebra id
+    labels = LabelMap(data, affine_from_spacing((1.0, 1.0, 1.0)))
+    assert labels.levels == ("T12", "L1")
+    assert labels.levels is labels.levels  # computed once

@@ -19,6 +19,12 @@ def demo(
     ),
     level: str = typer.Option("L1", help="Level of the Genant grade 2 wedge fracture."),
     seed: int = typer.Option(0, help="Phantom seed."),
+    voxel_mm: float = typer.Option(
+        0.5, "--voxel-mm", help="Phantom voxel size in mm (1.0 runs about eight times faster)."
+    ),
+    density: str = typer.Option(
+        "osteoporotic", help="Phantom bone density: normal, osteopenic or osteoporotic."
+    ),
     force: bool = typer.Option(
         False, "--force", help="Replace an existing non-empty output folder."
     ),
@@ -44,6 +50,8 @@ def demo(
             out,
             fracture_level=parse_level(level),
             seed=seed,
+            voxel_mm=voxel_mm,
+            bone_density=density,
             overwrite=force,
             progress=lambda f, m: bar.update(task, completed=f, description=m),
         )

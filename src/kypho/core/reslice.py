@@ -21,7 +21,8 @@ __all__ = ["Plane", "plane_through", "reslice"]
 class Plane:
     """A rectangular sampling grid in RAS+ mm.
 
-    Pixel ``(r, c)`` lies at ``origin_ras_mm + r * spacing_mm * row_dir + c * spacing_mm * col_dir``.
+    Pixel ``(r, c)`` lies at ``origin_ras_mm + r * spacing_mm * row_dir + c * spacing_mm * col_dir``
+    (plus ``row_shift_mm[r]`` along the normal ``row_dir x col_dir`` for a curved reformation).
     Rows usually run top to bottom of the picture (e.g. superior to inferior).
     """
 
@@ -30,12 +31,21 @@ class Plane:
     col_dir: tuple[float, float, float]
     shape: tuple[int, int]
     spacing_mm: float
+    row_shift_mm: tuple[float, ...] | None = None
+
+    @property
+    def normal(self) -> NDArray[np.float64]:
+        """Unit normal ``row_dir x col_dir``."""
+        return np.cross(np.asarray(self.row_dir), np.asarray(self.col_dir))
 
     def points_ras_mm(self) -> NDArray[np.float64]:
         """RAS+ mm of every pixel centre, shape ``(rows, cols, 3)``."""
         r = np.arange(self.shape[0])[:, None, None] * self.spacing_mm * np.asarray(self.row_dir)
         c = np.arange(self.shape[1])[None, :, None] * self.spacing_mm * np.asarray(self.col_dir)
-        return np.asarray(self.origin_ras_mm) + r + c
+        pts = np.asarray(self.origin_ras_mm) + r + c
+        if self.row_shift_mm is not None:
+            pts = pts + np.asarray(self.row_shift_mm)[:, None, None] * self.normal
+        return pts
 
     def to_pixel(self, p_ras_mm: ArrayLike) -> NDArray[np.float64]:
         """(row, col) of RAS+ points projected onto the plane, shape ``(..., 2)``."""
@@ -63,6 +73,7 @@ def plane_through(
     point_ras_mm: ArrayLike,
     *,
     spacing_mm: float | None = None,
+    follow_ras_mm: ArrayLike | None = None,
 ) -> Plane:
     """The ``view`` plane (``'sagittal'``, ``'coronal'``, ``'axial'``) through a point, covering the image.
 
@@ -75,6 +86,11 @@ def plane_through(
         A point on the plane.
     spacing_mm : float, optional
         Pixel size of the picture.
+    follow_ras_mm : (N, 3) array_like, optional
+        Points along a curve (e.g. vertebral centroids) for a curved planar reformation: each
+        row is shifted along the plane's normal so that it passes through the curve, linearly
+        interpolated between the points by their row position and held constant beyond them.
+        A spine that drifts off the midline or curves forward then stays in the picture.
     """
     if view not in _VIEWS:
         raise ValueError(f"unknown view {view!r}; choose sagittal, coronal or axial")
@@ -97,7 +113,24 @@ def plane_through(
     origin[normal_axis] = float(np.asarray(point_ras_mm, dtype=float)[normal_axis])
     n_rows = int(np.floor(abs((hi - lo) @ rd) / step)) + 1
     n_cols = int(np.floor(abs((hi - lo) @ cd) / step)) + 1
-    return Plane(tuple(origin), tuple(rd), tuple(cd), (n_rows, n_cols), step)  # type: ignore[arg-type]
+    shift = None
+    if follow_ras_mm is not None:
+        curve = np.asarray(follow_ras_mm, dtype=float).reshape(-1, 3)
+        if len(curve):
+            normal = np.cross(rd, cd)
+            row_of = (curve - origin) @ rd / step
+            order = np.argsort(row_of)
+            across = (curve - origin) @ normal
+            rows = np.arange(n_rows, dtype=float)
+            shift = tuple(np.interp(rows, row_of[order], across[order]).tolist())
+    return Plane(
+        tuple(origin),
+        tuple(rd),
+        tuple(cd),
+        (n_rows, n_cols),
+        step,
+        shift,  # type: ignore[arg-type]
+    )
 
 
 def reslice(

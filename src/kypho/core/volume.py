@@ -11,10 +11,12 @@ Arrays are indexed by voxel ``(i, j, k)``; the 4x4 ``affine`` maps ``(i, j, k, 1
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
+from scipy import ndimage
 
 from kypho.core.levels import LEVEL_IDS, level_from_id
 from kypho.errors import EmptyLabelMapError, GeometryMismatchError, InvalidParameterError
@@ -163,10 +165,15 @@ class LabelMap(_Grid):
             data.setflags(write=False)
         object.__setattr__(self, "data", data)
 
-    @property
+    @cached_property
     def levels(self) -> tuple[str, ...]:
-        """Vertebral levels present, cranial to caudal."""
-        ids = np.unique(self.data)
+        """Vertebral levels present, cranial to caudal (computed once: the data is read-only)."""
+        data = self.data
+        if data.size and int(data.min()) >= 0 and int(data.max()) < 65536:
+            # One pass without copying; np.unique sorts 100+ million voxels on fine phantoms.
+            ids = [n + 1 for n, box in enumerate(ndimage.find_objects(data)) if box is not None]
+        else:
+            ids = np.unique(data)
         present = {level_from_id(int(i)) for i in ids if i != 0}
         present.discard(None)
         order = list(LEVEL_IDS)
@@ -194,7 +201,8 @@ class LabelMap(_Grid):
             lut[int(foreign)] = LEVEL_IDS[level]
         if src.min(initial=0) < 0:
             raise InvalidParameterError("label map holds negative ids")
-        return LabelMap(lut[src.astype(np.intp)], np.asarray(affine, dtype=float))
+        index = src if src.dtype.kind in "iu" else src.astype(np.intp)
+        return LabelMap(lut[index], np.asarray(affine, dtype=float))
 
 
 def check_same_grid(volume: Volume, labels: LabelMap, source: str = "label map") -> None:

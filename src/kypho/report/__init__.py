@@ -47,8 +47,8 @@ class Section:
     Parameters
     ----------
     key : str
-        Stage key that orders the section (``"case"``, ``"assess"``, ``"fluoro"``, ``"plan"``,
-        ``"simulate"``, ``"aftercare"``); unknown keys go last in the order given.
+        Stage key that orders the section (see :data:`STAGE_ORDER`); unknown keys go last in
+        the order given.
     title : str
         Heading shown in the report.
     html : str
@@ -63,7 +63,7 @@ class Section:
     figures: Sequence[Figure] = field(default_factory=tuple)
 
 
-STAGE_ORDER = ("case", "assess", "fluoro", "plan", "simulate", "aftercare")
+STAGE_ORDER = ("case", "phantom", "assess", "fluoro", "plan", "simulate", "aftercare")
 
 
 def figure_from_matplotlib(fig: object, caption: str, *, dpi: int = 110, alt: str = "") -> Figure:

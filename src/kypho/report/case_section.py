@@ -16,37 +16,74 @@ __all__ = ["case_section", "level_centroids_ras_mm", "slice_figure"]
 
 #: Display window for bone on CT, HU (a common "bone window": centre 400, width 1800).
 BONE_WINDOW_HU = (-500.0, 1300.0)
+#: Soft tissue shown around the labelled spine in the slices (a picture choice).
+CROP_MARGIN_MM = 40.0
 
 
-def level_centroids_ras_mm(case: Case) -> dict[str, NDArray[np.float64]]:
-    """Centroid (RAS+ mm) of every labelled level."""
+def level_centroids_ras_mm(
+    case: Case, *, body_only: bool = False
+) -> dict[str, NDArray[np.float64]]:
+    """Centroid (RAS+ mm) of every labelled level, or of its body part with ``body_only``.
+
+    ``body_only`` is a picture-making heuristic (the voxels anterior of the level's centroid),
+    not the assessment's body segmentation.
+    """
     if case.labels is None:
         return {}
     from scipy import ndimage
 
-    levels = case.labels.levels
-    ids = [LEVEL_IDS[lv] for lv in levels]
-    cents = ndimage.center_of_mass(np.ones(case.labels.shape, bool), case.labels.data, ids)
-    return {lv: case.labels.ijk_to_ras(np.asarray(c)) for lv, c in zip(levels, cents, strict=True)}
+    data = case.labels.data
+    boxes = ndimage.find_objects(data) if data.min() >= 0 else []
+    out: dict[str, NDArray[np.float64]] = {}
+    for level in case.labels.levels:
+        lid = LEVEL_IDS[level]
+        box = boxes[lid - 1] if lid - 1 < len(boxes) else None
+        # Only the level's bounding box is scanned: the full grid holds 100+ million voxels.
+        sub = data[box] == lid if box is not None else data == lid
+        offset = np.array([s.start for s in box]) if box is not None else np.zeros(3)
+        ijk = np.asarray(ndimage.center_of_mass(sub)) + offset
+        out[level] = case.labels.ijk_to_ras(ijk)
+        if body_only:
+            # The vertebral body is the part anterior of the whole vertebra's centroid (the
+            # posterior elements pull that centroid back to about the posterior wall).
+            idx = np.argwhere(sub) + offset
+            ras = case.labels.ijk_to_ras(idx.astype(float))
+            front = ras[ras[:, 1] > out[level][1]]
+            if len(front):
+                out[level] = front.mean(axis=0)
+    return out
 
 
-def _spine_point(case: Case) -> NDArray[np.float64]:
-    cents = level_centroids_ras_mm(case)
+def _spine_curve(case: Case) -> tuple[NDArray[np.float64], NDArray[np.float64] | None]:
+    """A point on the spine and the centroid curve the slices follow (None without labels)."""
+    cents = level_centroids_ras_mm(case, body_only=True)
     if cents:
-        return np.median(np.stack(list(cents.values())), axis=0)
+        curve = np.stack(list(cents.values()))
+        return np.median(curve, axis=0), curve
     centre_ijk = (np.asarray(case.volume.shape) - 1) / 2
-    return case.volume.ijk_to_ras(centre_ijk)
+    return case.volume.ijk_to_ras(centre_ijk), None
 
 
-def slice_figure(case: Case, view: str, point: NDArray[np.float64], title: str) -> Figure:
-    """A CT slice (bone window) with the vertebra labels outlined and named."""
+def slice_figure(
+    case: Case,
+    view: str,
+    point: NDArray[np.float64],
+    title: str,
+    *,
+    follow_ras_mm: NDArray[np.float64] | None = None,
+) -> Figure:
+    """A CT slice (bone window) with the vertebra labels outlined and named.
+
+    With ``follow_ras_mm`` (vertebral centroids) the slice is a curved planar reformation that
+    bends with the spine, so every body is cut through its middle.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     from matplotlib import colormaps
 
-    plane: Plane = plane_through(case.volume, view, point)
+    plane: Plane = plane_through(case.volume, view, point, follow_ras_mm=follow_ras_mm)
     ct = reslice(case.volume, plane)
     fig, ax = plt.subplots(figsize=(5.2, 5.2 * plane.shape[0] / max(plane.shape[1], 1)))
     extent = (0, plane.shape[1] * plane.spacing_mm, plane.shape[0] * plane.spacing_mm, 0)
@@ -71,6 +108,17 @@ def slice_figure(case: Case, view: str, point: NDArray[np.float64], title: str) 
             row_mm = rc[:, 0].mean() * plane.spacing_mm
             col_mm = rc[:, 1].max() * plane.spacing_mm + 4  # name just right of the outline
             ax.text(col_mm, row_mm, level, color=color, fontsize=8, va="center", fontweight="bold")
+        rc_all = np.argwhere(lab > 0)
+        if len(rc_all):
+            # Frame the spine with a margin of soft tissue rather than the whole field of view.
+            margin = CROP_MARGIN_MM / plane.spacing_mm
+            lo = np.maximum(rc_all.min(axis=0) - margin, 0) * plane.spacing_mm
+            hi = np.minimum(rc_all.max(axis=0) + margin, np.array(plane.shape) - 1)
+            hi = hi * plane.spacing_mm
+            ax.set_xlim(lo[1], hi[1])
+            ax.set_ylim(hi[0], lo[0])
+            aspect = (hi[1] - lo[1]) / max(hi[0] - lo[0], 1e-6)
+            fig.set_size_inches(float(np.clip(5.2 * aspect + 1.0, 3.8, 9.0)), 5.6)
     ax.set_xlabel("mm")
     ax.set_title(title, fontsize=9)
     return figure_from_matplotlib(fig, title)
@@ -79,7 +127,7 @@ def slice_figure(case: Case, view: str, point: NDArray[np.float64], title: str) 
 def case_section(case: Case) -> Section:
     """Report section describing the case: source, grid, levels and two labelled slices."""
     vol = case.volume
-    point = _spine_point(case)
+    point, curve = _spine_curve(case)
     rows = [
         ("Name", html.escape(case.name)),
         ("Grid", f"{vol.shape[0]} x {vol.shape[1]} x {vol.shape[2]} voxels"),
@@ -97,10 +145,20 @@ def case_section(case: Case) -> Section:
             case,
             "sagittal",
             point,
-            "Mid-sagittal slice (anterior left, superior up) with vertebra labels",
+            "Mid-sagittal slice following the spine (anterior left, superior up)",
+            follow_ras_mm=curve,
         ),
         slice_figure(
-            case, "coronal", point, "Coronal slice through the spine (patient's right on the left)"
+            case,
+            "coronal",
+            point,
+            "Coronal slice through the vertebral bodies (patient's right on the left)",
+            follow_ras_mm=curve,
         ),
     ]
+    if curve is not None:
+        body += (
+            "<p>Both slices are curved planar reformations through the vertebral centroids, "
+            "so they stay in the spine where it drifts off the midline or curves forward.</p>"
+        )
     return Section(key="case", title="Case", html=body, figures=figs)

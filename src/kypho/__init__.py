@@ -1,0 +1,47 @@
+"""kypho: vertebral compression fractures, kyphoplasty and vertebroplasty, from CT to after-care.
+
+Research and education software, **not a medical device**.  One case flows one way:
+
+>>> import kypho
+>>> case = kypho.make_phantom(kypho.PhantomSpec())  # doctest: +SKIP
+>>> kypho.save_case(case, "my-case")  # doctest: +SKIP
+
+World coordinates are RAS+ millimetres throughout (see ``docs/coordinate-systems.md``).
+Each stage lives in its own subpackage (:mod:`kypho.io`, :mod:`kypho.phantom`, ...); the names
+below are the small public API.
+"""
+
+from importlib.metadata import PackageNotFoundError, version
+
+from kypho.core import Case, LabelMap, Volume
+from kypho.core.levels import LEVEL_IDS, LEVELS, parse_level
+from kypho.errors import KyphoError
+from kypho.io import fetch_example, load_case, load_labels, load_volume, save_case, save_image
+from kypho.phantom import FractureSpec, PhantomSpec, make_phantom
+from kypho.report import DISCLAIMER
+
+try:
+    __version__ = version("kypho")
+except PackageNotFoundError:  # running from a source tree without installing
+    __version__ = "0+unknown"
+
+__all__ = [
+    "DISCLAIMER",
+    "LEVELS",
+    "LEVEL_IDS",
+    "Case",
+    "FractureSpec",
+    "KyphoError",
+    "LabelMap",
+    "PhantomSpec",
+    "Volume",
+    "__version__",
+    "fetch_example",
+    "load_case",
+    "load_labels",
+    "load_volume",
+    "make_phantom",
+    "parse_level",
+    "save_case",
+    "save_image",
+]
