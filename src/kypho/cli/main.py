@@ -11,8 +11,10 @@ from kypho.cli.app import app
 # One module per stage; each registers its commands on ``app`` when imported.
 _COMMAND_MODULES = (
     "kypho.cli.data",
+    "kypho.cli.assess",
     "kypho.cli.demo",
     "kypho.cli.phantom",
+    "kypho.cli.aftercare",
 )
 
 for _name in _COMMAND_MODULES:
