@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import re
 
+import icalendar
 import numpy as np
 from typer.testing import CliRunner
 
@@ -24,7 +26,15 @@ def test_demo_writes_case_and_report(tmp_path):
     result = run_demo(tmp_path / "demo", voxel_mm=1.5, seed=3)
     html = result.report.read_text(encoding="utf-8")
     assert "Not a medical device" in html
-    assert result.sections[:2] == ("case", "phantom")
+    assert result.sections[:3] == ("case", "phantom", "assess")
+    assert "aftercare" in result.sections
+    # The assessment finds the phantom's fracture, and that level is the one treated.
+    assert result.treated_level == "L1"
+    graded = json.loads((result.folder / "assess" / "assess.json").read_text())
+    l1 = next(v for v in graded["vertebrae"] if v["level"] == "L1")
+    assert l1["genant_grade"] == 2 and l1["fracture_type"] == "wedge", l1
+    ics = (result.folder / "aftercare" / "aftercare.ics").read_bytes()
+    assert icalendar.Calendar.from_ical(ics).walk("VEVENT")
     for key in result.sections:
         assert f'<section id="{key}">' in html
     assert html.count("data:image/png;base64,") >= 4

@@ -8,11 +8,13 @@ Research and education software, **not a medical device**.  One case flows one w
 
 World coordinates are RAS+ millimetres throughout (see ``docs/coordinate-systems.md``).
 Each stage lives in its own subpackage (:mod:`kypho.io`, :mod:`kypho.phantom`, ...); the names
-below are the small public API.
+below are the small public API.  ``kypho.assess`` is the function ``assess(case)``; import the
+stage's other names with ``from kypho.assess.outputs import ...``.
 """
 
 from importlib.metadata import PackageNotFoundError, version
 
+from kypho.assess import Assessment, assess
 from kypho.core import Case, LabelMap, Volume
 from kypho.core.levels import LEVEL_IDS, LEVELS, parse_level
 from kypho.errors import KyphoError
@@ -29,6 +31,7 @@ __all__ = [
     "DISCLAIMER",
     "LEVELS",
     "LEVEL_IDS",
+    "Assessment",
     "Case",
     "FractureSpec",
     "KyphoError",
@@ -36,6 +39,7 @@ __all__ = [
     "PhantomSpec",
     "Volume",
     "__version__",
+    "assess",
     "fetch_example",
     "load_case",
     "load_labels",

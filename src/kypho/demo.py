@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import date, timedelta
 from pathlib import Path
+from typing import Any
 
 from kypho.core.case import Case
 from kypho.errors import InputFileError
@@ -24,17 +26,65 @@ class DemoResult:
     report: Path
     timings_s: dict[str, float]
     sections: tuple[str, ...]
+    treated_level: str
 
 
-def _stages(case: Case, out: Path, level: str) -> list[tuple[str, Callable[[], list[Section]]]]:
-    """The flow after the case exists: (progress message, step returning report sections)."""
+@dataclass
+class _Flow:
+    """What the demo's steps hand forward: the case, its assessment, the treated level."""
+
+    case: Case
+    out: Path
+    level: str
+    today: date
+    results: dict[str, Any] = field(default_factory=dict)
+
+
+def _case_step(flow: _Flow) -> list[Section]:
     from kypho.phantom import phantom_section
     from kypho.report.case_section import case_section
 
-    return [
-        ("drawing the case slices", lambda: [case_section(case)]),
-        ("drawing the phantom's ground truth", lambda: [phantom_section(case)]),
-    ]
+    return [case_section(flow.case), phantom_section(flow.case)]
+
+
+def _assess_step(flow: _Flow) -> list[Section]:
+    from kypho.assess import assess
+    from kypho.assess.outputs import report_section, write_outputs
+
+    assessment = assess(flow.case)
+    write_outputs(flow.case, assessment, flow.out / "assess")
+    flow.results["assess"] = assessment
+    # Treat the first level the assessment proposes for augmentation (the phantom's fracture).
+    if assessment.candidates:
+        flow.level = assessment.candidates[0].level
+    return [report_section(flow.case, assessment)]
+
+
+def _aftercare_step(flow: _Flow) -> list[Section]:
+    from kypho.aftercare import Patient, make_plan, plan_to_fhir_json, plan_to_ics, plan_to_pdf
+    from kypho.aftercare.report import aftercare_section
+    from kypho.io.atomic import write_bytes_atomic, write_text_atomic
+
+    patient = Patient(
+        "demo",
+        surgery=flow.today,
+        discharge=flow.today + timedelta(days=1),
+        levels=(flow.level,),
+    )
+    plan = make_plan(patient, today=flow.today)
+    folder = flow.out / "aftercare"
+    write_bytes_atomic(folder / "aftercare.ics", plan_to_ics(plan))
+    write_text_atomic(folder / "careplan.fhir.json", plan_to_fhir_json(plan))
+    write_bytes_atomic(folder / "handout.pdf", plan_to_pdf(plan))
+    return [aftercare_section(plan)]
+
+
+#: The flow after the case exists: (timing name, progress message, step).
+_STEPS: tuple[tuple[str, str, Callable[[_Flow], list[Section]]], ...] = (
+    ("case pictures", "drawing the case and its ground truth", _case_step),
+    ("assess", "assessing every vertebra", _assess_step),
+    ("aftercare", "writing the after-care plan", _aftercare_step),
+)
 
 
 def run_demo(
@@ -45,6 +95,7 @@ def run_demo(
     voxel_mm: float = 0.5,
     bone_density: str = "osteoporotic",
     overwrite: bool = False,
+    today: date | None = None,
     progress: Progress | None = None,
 ) -> DemoResult:
     """Generate the default phantom with one fractured vertebra and run the flow on it.
@@ -63,6 +114,8 @@ def run_demo(
         Trabecular bone of the phantom; osteoporosis is the usual setting of a VCF.
     overwrite : bool
         Replace an existing non-empty ``out_dir``.
+    today : date, optional
+        Day of the simulated surgery for the after-care plan (default: today).
     progress : callable, optional
         Called as ``progress(fraction_done, message)``.
     """
@@ -104,16 +157,20 @@ def run_demo(
     save_case(case, out / "case", overwrite=overwrite)
     lap("save case")
     sections: list[Section] = []
-    steps = _stages(case, out, fracture_level)
-    for n, (message, step) in enumerate(steps):
-        report(0.35 + 0.6 * n / len(steps), message)
-        sections.extend(step())
-        lap(message.split(" ", 1)[-1] if " " in message else message)
+    flow = _Flow(case=case, out=out, level=fracture_level, today=today or date.today())
+    for n, (name, message, step) in enumerate(_STEPS):
+        report(0.3 + 0.65 * n / len(_STEPS), message)
+        sections.extend(step(flow))
+        lap(name)
     report(0.95, "writing the report")
     title = f"kypho demo: phantom with an {fracture_level} grade 2 wedge fracture"
     path = write_report(out / "report.html", title, sections)
     lap("report")
     report(1.0, "done")
     return DemoResult(
-        folder=out, report=path, timings_s=timings, sections=tuple(s.key for s in sections)
+        folder=out,
+        report=path,
+        timings_s=timings,
+        sections=tuple(s.key for s in sections),
+        treated_level=flow.level,
     )
