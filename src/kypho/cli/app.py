@@ -30,9 +30,10 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-#: Progress, warnings and errors go to stderr; results to stdout.
-err_console = Console(stderr=True)
-out_console = Console()
+#: Progress, warnings and errors go to stderr; results to stdout.  Soft wrap: a message stays one
+#: line whatever the terminal width, so scripts and logs can grep it.
+err_console = Console(stderr=True, soft_wrap=True)
+out_console = Console(soft_wrap=True)
 
 
 def handle_errors(fn: Callable[P, R]) -> Callable[P, R]:
