@@ -13,6 +13,7 @@ _COMMAND_MODULES = (
     "kypho.cli.data",
     "kypho.cli.assess",
     "kypho.cli.demo",
+    "kypho.cli.fluoro",
     "kypho.cli.phantom",
     "kypho.cli.aftercare",
 )
