@@ -16,6 +16,7 @@ _COMMAND_MODULES = (
     "kypho.cli.fluoro",
     "kypho.cli.phantom",
     "kypho.cli.aftercare",
+    "kypho.cli.simulate",
     "kypho.cli.plan",
 )
 
