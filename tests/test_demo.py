@@ -26,8 +26,11 @@ def test_demo_writes_case_and_report(tmp_path):
     result = run_demo(tmp_path / "demo", voxel_mm=1.5, seed=3)
     html = result.report.read_text(encoding="utf-8")
     assert "Not a medical device" in html
-    assert result.sections[:3] == ("case", "phantom", "assess")
-    assert "aftercare" in result.sections
+    assert result.sections == (
+        "case", "phantom", "assess", "fluoro", "plan", "simulate", "aftercare"
+    )
+    for kind in ("assess/assess.json", "plan/plan.json", "plan/paths.mrk.json"):
+        assert (result.folder / kind).is_file(), kind
     # The assessment finds the phantom's fracture, and that level is the one treated.
     assert result.treated_level == "L1"
     graded = json.loads((result.folder / "assess" / "assess.json").read_text())

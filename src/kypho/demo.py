@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -60,6 +61,79 @@ def _assess_step(flow: _Flow) -> list[Section]:
     return [report_section(flow.case, assessment)]
 
 
+def _fluoro_step(flow: _Flow) -> list[Section]:
+    from kypho.fluoro.report import fluoro_section
+    from kypho.io.atomic import write_bytes_atomic
+
+    section = fluoro_section(flow.case, level=flow.level, size=256)
+    for n, fig in enumerate(section.figures):
+        write_bytes_atomic(flow.out / "fluoro" / f"fluoro_{flow.level}_{n}.png", fig.png)
+    return [section]
+
+
+def _plan_step(flow: _Flow) -> list[Section]:
+    from kypho.io.atomic import write_bytes_atomic
+    from kypho.plan import plan_level, plan_section, write_plan_json, write_slicer_markups
+
+    plan = plan_level(flow.case, flow.level, gauge=11)
+    folder = flow.out / "plan"
+    write_plan_json(folder / "plan.json", [plan])
+    write_slicer_markups(folder / "paths.mrk.json", list(plan.paths))
+    flow.results["plan"] = plan
+    section = plan_section(flow.case, [plan])
+    for n, fig in enumerate(section.figures):
+        write_bytes_atomic(folder / f"plan_{flow.level}_{n}.png", fig.png)
+    return [section]
+
+
+def _simulate_step(flow: _Flow) -> list[Section]:
+    import numpy as np
+
+    from kypho.io.atomic import write_bytes_atomic
+    from kypho.sim import simulate_case
+    from kypho.sim.frames import contact_sheet_png
+    from kypho.sim.pipeline import build_case_model
+    from kypho.sim.report import sim_section
+
+    plan = flow.results.get("plan")
+    tips = axes = None
+    if plan is not None and plan.paths:
+        # The planned trocars deliver the balloon and cement: their targets are the tips.
+        tips = [np.asarray(p.target_ras_mm) for p in plan.paths]
+        axes = [
+            (np.asarray(p.target_ras_mm) - np.asarray(p.entry_ras_mm))
+            / np.linalg.norm(np.asarray(p.target_ras_mm) - np.asarray(p.entry_ras_mm))
+            for p in plan.paths
+        ]
+    model = build_case_model(flow.case, flow.level, seed=0)
+    runs = {
+        technique: simulate_case(
+            flow.case,
+            flow.level,
+            technique=technique,  # type: ignore[arg-type]
+            model=model,
+            tips_ras_mm=tips,
+            axes_ras=axes,
+            frame_size=160,
+        )
+        for technique in ("kyphoplasty", "vertebroplasty")
+    }
+    sheets = {}
+    for technique, run in runs.items():
+        if run.frames:
+            sheets[technique] = contact_sheet_png(
+                run.frames, title=f"{technique} of {flow.level} (simulated; not a medical device)"
+            )
+            write_bytes_atomic(flow.out / "simulate" / f"{technique}_frames.png", sheets[technique])
+    return [
+        sim_section(
+            [r.result for r in runs.values()],
+            doses={t: r.dose for t, r in runs.items()},
+            contact_sheets=sheets,
+        )
+    ]
+
+
 def _aftercare_step(flow: _Flow) -> list[Section]:
     from kypho.aftercare import Patient, make_plan, plan_to_fhir_json, plan_to_ics, plan_to_pdf
     from kypho.aftercare.report import aftercare_section
@@ -83,6 +157,9 @@ def _aftercare_step(flow: _Flow) -> list[Section]:
 _STEPS: tuple[tuple[str, str, Callable[[_Flow], list[Section]]], ...] = (
     ("case pictures", "drawing the case and its ground truth", _case_step),
     ("assess", "assessing every vertebra", _assess_step),
+    ("fluoro", "rendering AP and lateral fluoroscopy", _fluoro_step),
+    ("plan", "planning the trocar paths", _plan_step),
+    ("simulate", "simulating kyphoplasty and vertebroplasty", _simulate_step),
     ("aftercare", "writing the after-care plan", _aftercare_step),
 )
 
@@ -153,15 +230,18 @@ def run_demo(
     report(0.0, "generating the spine phantom")
     case = make_phantom(spec)
     lap("phantom")
-    report(0.2, "writing the case folder")
-    save_case(case, out / "case", overwrite=overwrite)
-    lap("save case")
     sections: list[Section] = []
     flow = _Flow(case=case, out=out, level=fracture_level, today=today or date.today())
-    for n, (name, message, step) in enumerate(_STEPS):
-        report(0.3 + 0.65 * n / len(_STEPS), message)
-        sections.extend(step(flow))
-        lap(name)
+    # Compressing the case folder (zlib releases the GIL) overlaps with the stages.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        saving = pool.submit(save_case, case, out / "case", overwrite=overwrite)
+        for n, (name, message, step) in enumerate(_STEPS):
+            report(0.1 + 0.8 * n / len(_STEPS), message)
+            sections.extend(step(flow))
+            lap(name)
+        report(0.9, "writing the case folder")
+        saving.result()
+        lap("case folder (rest)")
     report(0.95, "writing the report")
     title = f"kypho demo: phantom with an {fracture_level} grade 2 wedge fracture"
     path = write_report(out / "report.html", title, sections)
