@@ -27,7 +27,13 @@ def test_demo_writes_case_and_report(tmp_path):
     html = result.report.read_text(encoding="utf-8")
     assert "Not a medical device" in html
     assert result.sections == (
-        "case", "phantom", "assess", "fluoro", "plan", "simulate", "aftercare"
+        "case",
+        "phantom",
+        "assess",
+        "fluoro",
+        "plan",
+        "simulate",
+        "aftercare",
     )
     for kind in ("assess/assess.json", "plan/plan.json", "plan/paths.mrk.json"):
         assert (result.folder / kind).is_file(), kind
