@@ -18,9 +18,12 @@ from kypho.assess import Assessment, assess
 from kypho.core import Case, LabelMap, Volume
 from kypho.core.levels import LEVEL_IDS, LEVELS, parse_level
 from kypho.errors import KyphoError
+from kypho.fluoro import CArm, render_drr, view_for_level
 from kypho.io import fetch_example, load_case, load_labels, load_volume, save_case, save_image
 from kypho.phantom import FractureSpec, PhantomSpec, make_phantom
+from kypho.plan import plan_level
 from kypho.report import DISCLAIMER
+from kypho.sim import simulate_case
 
 try:
     __version__ = version("kypho")
@@ -32,6 +35,7 @@ __all__ = [
     "LEVELS",
     "LEVEL_IDS",
     "Assessment",
+    "CArm",
     "Case",
     "FractureSpec",
     "KyphoError",
@@ -46,6 +50,10 @@ __all__ = [
     "load_volume",
     "make_phantom",
     "parse_level",
+    "plan_level",
+    "render_drr",
     "save_case",
     "save_image",
+    "simulate_case",
+    "view_for_level",
 ]
