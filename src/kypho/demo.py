@@ -87,24 +87,12 @@ def _plan_step(flow: _Flow) -> list[Section]:
 
 
 def _simulate_step(flow: _Flow) -> list[Section]:
-    import numpy as np
-
     from kypho.io.atomic import write_bytes_atomic
     from kypho.sim import simulate_case
     from kypho.sim.frames import contact_sheet_png
     from kypho.sim.pipeline import build_case_model
     from kypho.sim.report import sim_section
 
-    plan = flow.results.get("plan")
-    tips = axes = None
-    if plan is not None and plan.paths:
-        # The planned trocars deliver the balloon and cement: their targets are the tips.
-        tips = [np.asarray(p.target_ras_mm) for p in plan.paths]
-        axes = [
-            (np.asarray(p.target_ras_mm) - np.asarray(p.entry_ras_mm))
-            / np.linalg.norm(np.asarray(p.target_ras_mm) - np.asarray(p.entry_ras_mm))
-            for p in plan.paths
-        ]
     model = build_case_model(flow.case, flow.level, seed=0)
     runs = {
         technique: simulate_case(
@@ -112,8 +100,6 @@ def _simulate_step(flow: _Flow) -> list[Section]:
             flow.level,
             technique=technique,  # type: ignore[arg-type]
             model=model,
-            tips_ras_mm=tips,
-            axes_ras=axes,
             frame_size=160,
         )
         for technique in ("kyphoplasty", "vertebroplasty")
