@@ -15,6 +15,7 @@ __all__ = [
     "InvalidParameterError",
     "KyphoError",
     "NotMeasurableError",
+    "OutputFileError",
     "UnsupportedFormatError",
 ]
 
@@ -25,6 +26,10 @@ class KyphoError(Exception):
 
 class InputFileError(KyphoError):
     """A file or folder is missing or unreadable."""
+
+
+class OutputFileError(KyphoError):
+    """An output file or folder cannot be written (missing parent, no permission, read-only)."""
 
 
 class FormatError(KyphoError):

@@ -46,3 +46,16 @@ def test_atomic_files_get_ordinary_permissions(tmp_path):
     finally:
         os.umask(mask)
     assert path.stat().st_mode & 0o777 == 0o644
+
+
+def test_unwritable_target_is_a_clear_error(tmp_path):
+    import pytest
+
+    from kypho.errors import OutputFileError
+    from kypho.io.atomic import write_text_atomic
+
+    blocker = tmp_path / "file"
+    blocker.write_text("I am a file, not a folder")
+    with pytest.raises(OutputFileError, match="cannot write"):
+        write_text_atomic(blocker / "sub" / "out.txt", "x")
+    assert blocker.read_text() == "I am a file, not a folder"

@@ -8,6 +8,8 @@ import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+from kypho.errors import OutputFileError
+
 __all__ = ["atomic_path", "write_bytes_atomic", "write_text_atomic"]
 
 
@@ -20,11 +22,14 @@ def atomic_path(target: str | os.PathLike[str]) -> Iterator[Path]:
     ``target`` is left as it was.
     """
     target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
     suffix = "".join(target.suffixes)
-    fd, tmp_name = tempfile.mkstemp(
-        prefix=f".{target.name}.", suffix=f".tmp{suffix}", dir=target.parent
-    )
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(
+            prefix=f".{target.name}.", suffix=f".tmp{suffix}", dir=target.parent
+        )
+    except OSError as exc:
+        raise OutputFileError(f"{target}: cannot write here ({exc.strerror})") from exc
     os.close(fd)
     tmp = Path(tmp_name)
     try:
