@@ -7,16 +7,18 @@ which turns a :class:`~kypho.errors.KyphoError` into one red line on stderr and 
 
 from __future__ import annotations
 
+import contextlib
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import ParamSpec, TypeVar
 
 import typer
 from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from kypho.errors import KyphoError
 
-__all__ = ["app", "err_console", "handle_errors", "out_console"]
+__all__ = ["app", "err_console", "handle_errors", "out_console", "progress_bar"]
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -55,3 +57,29 @@ def handle_errors(fn: Callable[P, R]) -> Callable[P, R]:
             raise typer.Exit(2) from None
 
     return wrapper
+
+
+@contextlib.contextmanager
+def progress_bar(description: str, *, enabled: bool = True) -> Iterator[Callable[..., None]]:
+    """A transient progress bar on stderr; yields ``update(fraction, message=None)``.
+
+    The callback has the signature library code takes as ``progress=`` (fraction done in [0, 1]
+    and a short message), so commands pass it straight through.
+    """
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TimeElapsedColumn(),
+        console=err_console,
+        transient=True,
+        disable=not enabled,
+    ) as bar:
+        task = bar.add_task(description, total=1.0)
+
+        def update(fraction: float, message: str | None = None) -> None:
+            if message is None:
+                bar.update(task, completed=fraction)
+            else:
+                bar.update(task, completed=fraction, description=message)
+
+        yield update

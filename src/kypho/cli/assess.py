@@ -5,10 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from kypho.assess.segment import totalsegmentator_available
-from kypho.cli.app import DISCLAIMER, app, err_console, handle_errors, out_console
+from kypho.cli.app import DISCLAIMER, app, err_console, handle_errors, out_console, progress_bar
 
 __all__ = ["assess_command"]
 
@@ -83,16 +82,8 @@ def assess_command(
     if loaded.labels is not None and not loaded.labels.levels:
         raise NoLabelsError(f"{case}: the label map holds no vertebra label; " + labels_help())
 
-    with Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        TimeElapsedColumn(),
-        console=err_console,
-        transient=True,
-        disable=not progress,
-    ) as bar:
-        task = bar.add_task("assess", total=1.0)
-        result = assess(loaded, progress=lambda f, m: bar.update(task, completed=f, description=m))
+    with progress_bar("assess", enabled=progress) as update:
+        result = assess(loaded, progress=update)
 
     csv_stdout = csv_path is not None and str(csv_path) == "-"
     if as_json and csv_stdout:

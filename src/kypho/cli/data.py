@@ -6,9 +6,8 @@ import json
 from pathlib import Path
 
 import typer
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-from kypho.cli.app import DISCLAIMER, app, err_console, handle_errors, out_console
+from kypho.cli.app import DISCLAIMER, app, err_console, handle_errors, out_console, progress_bar
 
 __all__ = ["example", "info"]
 
@@ -59,17 +58,9 @@ def example(
         from kypho.errors import InputFileError
 
         raise InputFileError(f"{out}: folder exists and is not empty (use --force)")
-    with Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        TimeElapsedColumn(),
-        console=err_console,
-        transient=True,
-        disable=not progress,
-    ) as bar:
-        task = bar.add_task("example CT", total=1.0)
-        case = fetch_example(progress=lambda f, m: bar.update(task, completed=f, description=m))
-        bar.update(task, description="writing the case folder")
+    with progress_bar("example CT", enabled=progress) as update:
+        case = fetch_example(progress=update)
+        update(0.95, "writing the case folder")
         folder = save_case(case, out, overwrite=force)
     _print_summary(case_summary(case))
     out_console.print(f"Case folder: {folder}", highlight=False)

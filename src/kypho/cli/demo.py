@@ -6,9 +6,8 @@ import time
 from pathlib import Path
 
 import typer
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-from kypho.cli.app import DISCLAIMER, app, err_console, handle_errors, out_console
+from kypho.cli.app import DISCLAIMER, app, err_console, handle_errors, out_console, progress_bar
 
 
 @app.command()
@@ -37,15 +36,7 @@ def demo(
     from kypho.demo import run_demo
 
     t0 = time.perf_counter()
-    with Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        TimeElapsedColumn(),
-        console=err_console,
-        transient=True,
-        disable=not progress,
-    ) as bar:
-        task = bar.add_task("kypho demo", total=1.0)
+    with progress_bar("kypho demo", enabled=progress) as update:
         result = run_demo(
             out,
             fracture_level=parse_level(level),
@@ -53,7 +44,7 @@ def demo(
             voxel_mm=voxel_mm,
             bone_density=density,
             overwrite=force,
-            progress=lambda f, m: bar.update(task, completed=f, description=m),
+            progress=update,
         )
     total = time.perf_counter() - t0
     for step, secs in result.timings_s.items():

@@ -6,9 +6,8 @@ import time
 from pathlib import Path
 
 import typer
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-from kypho.cli.app import DISCLAIMER, app, err_console, handle_errors, out_console
+from kypho.cli.app import DISCLAIMER, app, err_console, handle_errors, out_console, progress_bar
 
 __all__ = ["phantom"]
 
@@ -65,19 +64,9 @@ def phantom(
         soft_tissue=soft_tissue,
     )
     t0 = time.perf_counter()
-    with Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        TimeElapsedColumn(),
-        console=err_console,
-        transient=True,
-        disable=not progress,
-    ) as bar:
-        task = bar.add_task("phantom", total=1.0)
-        case = make_phantom(
-            spec, progress=lambda f, m: bar.update(task, completed=f, description=m)
-        )
-        bar.update(task, description="writing the case folder")
+    with progress_bar("phantom", enabled=progress) as update:
+        case = make_phantom(spec, progress=update)
+        update(0.95, "writing the case folder")
         folder = save_case(case, out, overwrite=force)
     secs = time.perf_counter() - t0
     assert case.truth is not None
