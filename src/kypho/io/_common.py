@@ -18,6 +18,7 @@ __all__ = [
     "Progress",
     "check_affine_from_file",
     "id_counts",
+    "integer_label_ids",
     "lps_to_ras_affine",
     "present_ids",
     "relabel",
@@ -87,6 +88,17 @@ def check_affine_from_file(affine: NDArray[np.float64], path: Path) -> NDArray[n
 #: Voxels per chunk in :func:`present_ids` and :func:`relabel` (model choice: bounds the
 #: temporary int64 index copies to about 32 MB whatever the image size).
 _CHUNK_VOXELS = 1 << 22
+
+
+def integer_label_ids(data: NDArray[Any], path: Path) -> NDArray[Any]:
+    """Label data as integers; fractional or negative values are a :class:`FormatError`."""
+    if data.dtype.kind == "f":
+        if not np.all(np.mod(data, 1) == 0):
+            raise FormatError(f"{path}: label map holds fractional values (is it a CT?)")
+        data = data.astype(np.int32)
+    if data.size and int(data.min()) < 0:
+        raise FormatError(f"{path}: label map holds negative ids (min {int(data.min())})")
+    return data
 
 
 def _chunks(data: NDArray[Any]) -> Iterator[tuple[slice, NDArray[Any]]]:

@@ -35,7 +35,14 @@ from kypho.errors import (
     InvalidParameterError,
     UnsupportedFormatError,
 )
-from kypho.io._common import Progress, present_ids, relabel, require_file, strip_suffixes
+from kypho.io._common import (
+    Progress,
+    integer_label_ids,
+    present_ids,
+    relabel,
+    require_file,
+    strip_suffixes,
+)
 from kypho.io._folders import atomic_folder, is_empty_folder
 from kypho.io.atomic import write_text_atomic
 from kypho.io.dicom import read_dicom_series
@@ -175,12 +182,7 @@ def _raw_labels(p: Path) -> tuple[np.ndarray, np.ndarray, dict[int, str]]:
         return read_labels_nifti(p)
     if kind == "nrrd":
         data, affine = read_nrrd(p)
-        if data.dtype.kind == "f":
-            if not np.all(np.mod(data, 1) == 0):
-                raise FormatError(f"{p}: label map holds fractional values (is it a CT?)")
-            data = data.astype(np.int32)
-        if data.size and int(data.min()) < 0:
-            raise FormatError(f"{p}: label map holds negative ids (min {int(data.min())})")
+        data = integer_label_ids(data, p)
         return data, affine, {}
     if kind == "case":
         raise UnsupportedFormatError(f"{p}: is a case folder, not a label map file")

@@ -26,7 +26,7 @@ from numpy.typing import NDArray
 from kypho.core.levels import level_from_id
 from kypho.core.volume import LabelMap, Volume
 from kypho.errors import FormatError, InvalidParameterError, UnsupportedFormatError
-from kypho.io._common import check_affine_from_file, present_ids, require_file
+from kypho.io._common import check_affine_from_file, integer_label_ids, present_ids, require_file
 from kypho.io.atomic import write_with
 
 __all__ = [
@@ -224,12 +224,7 @@ def read_labels_nifti(
     """
     p, img = _load(path)
     data, affine = _read_arrays(p, img)
-    if data.dtype.kind == "f":
-        if not np.all(np.mod(data, 1) == 0):
-            raise FormatError(f"{p}: label map holds fractional values (is it a CT?)")
-        data = data.astype(np.int32)
-    if data.size and int(data.min()) < 0:
-        raise FormatError(f"{p}: label map holds negative ids (min {int(data.min())})")
+    data = integer_label_ids(data, p)
     if data.size and int(data.max()) > np.iinfo(np.int16).max:
         raise FormatError(f"{p}: label id {int(data.max())} is too large for a label map")
     data = data.astype(np.int16 if data.dtype.itemsize > 1 or data.dtype.kind == "i" else np.uint8)
