@@ -41,7 +41,8 @@ def model(case):
 
 @pytest.fixture(scope="module")
 def kp(case, model):
-    return simulate_case(case, "L1", technique="kyphoplasty", model=model, frame_size=48)
+    return simulate_case(case, "L1", technique="kyphoplasty", model=model, frame_size=48,
+                         use_plan=False)
 
 
 def test_default_approach_is_transpedicular_and_bipedicular_for_kyphoplasty(case, model, kp):
@@ -159,7 +160,7 @@ def test_cli_writes_summary_pictures_and_animation(case_dir, tmp_path):
 )
 def test_cli_bad_parameters_exit_2_with_one_line(case_dir, tmp_path, args, match):
     base = ["simulate", str(case_dir), "--level", "L1", "--technique", "vertebroplasty",
-            "-o", str(tmp_path / "o"), "--no-frames", "--no-progress"]
+            "-o", str(tmp_path / "o"), "--no-frames", "--no-progress", "--no-plan"]
     res = CliRunner().invoke(app, base + args)
     assert res.exit_code == 2
     assert match in res.output

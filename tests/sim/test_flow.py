@@ -206,3 +206,57 @@ def test_bad_injection_settings_are_refused(uniform_box):
         inject(uniform_box, [src], _settings(500.0))
     with pytest.raises(InvalidParameterError, match="not cancellous"):
         inject(uniform_box, [(0, 0, 0)], _settings(1.0))
+
+
+@pytest.fixture(scope="module")
+def endplate_break_body() -> BoneModel:
+    """A body with a superior-endplate break right above the needle (no venous exits)."""
+    g = synthetic_body(width_mm=30, depth_mm=24, height_mm=16, bmd_mg_cc=70,
+                       breaks=[BreakSpec("superior_endplate", 3.0)])
+    return build_bone_model(g, heterogeneity_sigma=0.0, venous_exits=False)
+
+
+def _with_back_pressure(model: BoneModel, pa: float) -> BoneModel:
+    from dataclasses import replace
+
+    return replace(model, openings=tuple(replace(op, back_pressure_pa=pa)
+                                         for op in model.openings))
+
+
+def test_disc_exit_holds_the_prone_intradiscal_pressure(endplate_break_body):
+    m = endplate_break_body
+    (op,) = m.openings
+    assert op.kind == "disc" and op.back_pressure_pa == pytest.approx(1.0e5)  # Wilke 1999
+    tip = m.nearest_fluid_voxel((0.0, 0.0, 0.0))
+    s = _settings(3.0, "low_viscosity", visible_leak_ml=None)
+    free = inject(_with_back_pressure(m, 0.0), [tip], s)
+    disc = inject(m, [tip], s)
+    sealed = inject(_with_back_pressure(m, 1.0e9), [tip], s)
+    assert free.leaked_ml > 0.05
+    # cement must exceed the disc's pressure to enter it: less leaks, and never more than
+    # when the exit is at zero pressure; an unreachable back-pressure seals the break
+    assert disc.leaked_ml < free.leaked_ml
+    assert sealed.leaks == ()
+    for r in (free, disc, sealed):
+        assert r.injected_ml == pytest.approx(r.inside_ml + r.leaked_ml + r.carry_ml, rel=1e-9)
+    if disc.leaks:
+        h = disc.history
+        p_at_leak = np.interp(disc.leaks[0].first_at_injected_ml, h["injected_ml"],
+                              h["bone_pressure_kpa"])
+        assert p_at_leak > 100.0  # the needle-tip pressure exceeded the disc's when it leaked
+
+
+def test_venous_leaks_do_not_stop_the_injection(posterior_break_body):
+    """Venous leaks are mostly missed on lateral fluoroscopy (Yeom 2003): no stop for them."""
+    from dataclasses import replace
+
+    m = posterior_break_body
+    venous = replace(m, openings=tuple(replace(op, kind="basivertebral", back_pressure_pa=0.0)
+                                       for op in m.openings))
+    tip = m.nearest_fluid_voxel((0.0, -7.0, 0.0))
+    watched = inject(venous, [tip], _settings(4.0, "low_viscosity", visible_leak_ml=0.1))
+    unwatched = inject(venous, [tip], _settings(4.0, "low_viscosity", visible_leak_ml=None))
+    assert watched.stop_reason == "planned volume reached"
+    assert watched.leaked_ml > 0.1
+    assert watched.leaked_ml == pytest.approx(unwatched.leaked_ml, rel=1e-9)
+    assert [lk.yeom_type for lk in watched.leaks] == ["B"]

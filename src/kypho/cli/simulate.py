@@ -29,7 +29,7 @@ def _parse_tip(text: str) -> tuple[float, float, float]:
 @app.command("simulate")
 @handle_errors
 def simulate_command(
-    case: Path = typer.Argument(..., help="Case folder (phantom with tissue map and truth)."),
+    case: Path = typer.Argument(..., help="Case folder (CT with vertebra labels, or a phantom)."),
     level: str = typer.Option(..., "--level", help="Vertebra to treat, e.g. L1."),
     technique: str = typer.Option(
         "kyphoplasty", "--technique", help="kyphoplasty, vertebroplasty or both."
@@ -51,6 +51,10 @@ def simulate_command(
         None, "--approach",
         help="bipedicular or unipedicular for the default tips (default: KP bi, VP uni).",
     ),
+    plan: bool = typer.Option(
+        True, "--plan/--no-plan",
+        help="Default tips from kypho.plan (bipedicular, both techniques) or fixed targets.",
+    ),
     seed: int = typer.Option(0, "--seed", help="Seed of the permeability heterogeneity."),
     preview: bool = typer.Option(False, "--preview", help="Fast shortest-path filling preview."),
     frames: bool = typer.Option(True, "--frames/--no-frames", help="Render AP/lateral frames."),
@@ -66,7 +70,7 @@ def simulate_command(
     from kypho.io.atomic import write_bytes_atomic, write_text_atomic
     from kypho.report import write_report
     from kypho.sim.frames import animation_gif, contact_sheet_png
-    from kypho.sim.pipeline import build_case_model, simulate_case
+    from kypho.sim.pipeline import build_case_model, case_approach, simulate_case
     from kypho.sim.report import cement_slices_figure, pv_figure, sim_section
 
     tech = technique.strip().lower()
@@ -84,6 +88,11 @@ def simulate_command(
     techniques = ("kyphoplasty", "vertebroplasty") if tech == "both" else (tech,)
     c = load_case(case)
     model = build_case_model(c, level, seed=seed)
+    bip = None if approach is None else approach == "bipedicular"
+    shared = None
+    if tips is None and plan:
+        # one plan for both techniques (vertebroplasty uses the kyphoplasty tips)
+        shared = case_approach(c, level, model, technique=techniques[0], bipedicular=bip)
     runs = {}
     with Progress(TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(),
                   console=err_console, transient=True, disable=not progress) as bar:
@@ -91,7 +100,7 @@ def simulate_command(
             task = bar.add_task(t, total=1.0)
             runs[t] = simulate_case(
                 c, level, technique=t, model=model, tips_ras_mm=tips,  # type: ignore[arg-type]
-                bipedicular=None if approach is None else approach == "bipedicular",
+                bipedicular=bip, approach=shared, use_plan=plan,
                 cement=cement, volume_ml=volume, rate_ml_per_min=rate, start_time_min=start,
                 balloon=balloon, seed=seed, mode="preview" if preview else "full",
                 frames=frames, frame_size=size,

@@ -6,7 +6,7 @@
 Modules: :mod:`~kypho.sim.bone` (porous model, calibration, exits), :mod:`~kypho.sim.cement`
 (viscosity curves, cannula), :mod:`~kypho.sim.flow` (two-phase Darcy injection),
 :mod:`~kypho.sim.balloon` (inflatable bone tamp), :mod:`~kypho.sim.simulate` (the procedure),
-:mod:`~kypho.sim.from_case` (phantom cases, default approach), :mod:`~kypho.sim.pipeline`
+:mod:`~kypho.sim.from_case` (phantom cases and real CTs, default approach), :mod:`~kypho.sim.pipeline`
 (a case: simulation, frames, dose), :mod:`~kypho.sim.frames` (fluoroscopy frames, contact sheet,
 animation, dose) and :mod:`~kypho.sim.report` (figures and the report section).  The last three
 import :mod:`kypho.fluoro` and load lazily.
@@ -24,7 +24,12 @@ from kypho.sim.bone import (
 )
 from kypho.sim.cement import CEMENTS, Cannula, Cement, get_cement
 from kypho.sim.flow import InjectionResult, InjectionSettings, LeakRecord, inject
-from kypho.sim.from_case import body_from_case, calibration_from_case, default_approach
+from kypho.sim.from_case import (
+    body_from_case,
+    body_from_ct,
+    calibration_from_case,
+    default_approach,
+)
 from kypho.sim.simulate import SimulationResult, default_trocar_tips, simulate
 from kypho.sim.synthetic import BreakSpec, CleftSpec, synthetic_body
 
@@ -39,6 +44,7 @@ __all__ = [
     "BreakMask",
     "BreakSpec",
     "Cannula",
+    "CaseApproach",
     "CaseSimulation",
     "Cement",
     "CleftSpec",
@@ -51,8 +57,10 @@ __all__ = [
     "SimulationResult",
     "animation_gif",
     "body_from_case",
+    "body_from_ct",
     "build_bone_model",
     "calibration_from_case",
+    "case_approach",
     "contact_sheet_png",
     "default_approach",
     "default_trocar_tips",
@@ -69,7 +77,9 @@ __all__ = [
 ]
 
 _LAZY = {
+    "CaseApproach": "kypho.sim.pipeline",
     "CaseSimulation": "kypho.sim.pipeline",
+    "case_approach": "kypho.sim.pipeline",
     "simulate_case": "kypho.sim.pipeline",
     "ProcedureFrame": "kypho.sim.frames",
     "animation_gif": "kypho.sim.frames",

@@ -40,6 +40,7 @@ from kypho.phantom.truth import CorticalBreak
 __all__ = [
     "BREAK_LOCATIONS",
     "DEFAULT_CALIBRATION",
+    "DISC_PRONE_PRESSURE_PA",
     "EXIT_KINDS",
     "K_OPEN_M2",
     "BodyGeometry",
@@ -49,6 +50,7 @@ __all__ = [
     "ExitKind",
     "Opening",
     "build_bone_model",
+    "exit_back_pressure_pa",
     "permeability_m2",
     "porosity_from_bmd",
     "resample_geometry",
@@ -312,6 +314,9 @@ class BodyGeometry:
         Vertebral level (for reports).
     heights_mm, normal_heights_mm : (anterior, middle, posterior) or None
         Body heights now and before the fracture (``None``: measured from the mask / unknown).
+    notes : tuple of str
+        How the geometry was obtained and which parts are assumptions (real CT); carried into
+        the bone model and the simulation's notes.
     """
 
     hu: NDArray[np.float32]
@@ -325,6 +330,7 @@ class BodyGeometry:
     level: str = "L1"
     heights_mm: tuple[float, float, float] | None = None
     normal_heights_mm: tuple[float, float, float] | None = None
+    notes: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         shape = np.asarray(self.body).shape
@@ -433,6 +439,9 @@ class Opening:
         Centre of the opening.
     natural : bool
         True for the vascular foramina present in every body, False for fracture breaks.
+    back_pressure_pa : float
+        Pressure on the far side of the exit (Pa, gauge): cement leaves only while its pressure
+        at the exit exceeds it.  Default :func:`exit_back_pressure_pa` of ``kind``.
     """
 
     name: str
@@ -440,10 +449,31 @@ class Opening:
     mask: NDArray[np.bool_]
     centre_ras_mm: Vec3
     natural: bool = False
+    back_pressure_pa: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.back_pressure_pa is None:
+            object.__setattr__(self, "back_pressure_pa", exit_back_pressure_pa(self.kind))
 
     @property
     def yeom_type(self) -> str:
         return yeom_type(self.kind)
+
+
+#: Pressure in the nucleus pulposus of a non-degenerated lumbar disc with the subject lying
+#: prone, 0.1 MPa (Wilke HJ et al., Spine 1999;24(8):755-62, in vivo L4-L5): the patient lies
+#: prone during vertebroplasty and kyphoplasty, so cement must exceed it to enter the disc
+#: through a broken endplate.  A degenerated disc holds less (not modelled).
+DISC_PRONE_PRESSURE_PA = 1.0e5
+#: Exits into the canal (epidural space), the paravertebral tissue and the veins: gauge pressure
+#: 0 (model assumption: venous and tissue pressures of a few kPa are neglected).
+_ZERO_BACK_PRESSURE_KINDS = ("canal", "paravertebral", "basivertebral", "segmental")
+
+
+def exit_back_pressure_pa(kind: str) -> float:
+    """Pressure (Pa, gauge) behind an exit of class ``kind``: the disc's prone pressure for a
+    broken endplate, 0 elsewhere."""
+    return DISC_PRONE_PRESSURE_PA if kind == "disc" else 0.0
 
 
 #: Natural venous exits (model choices: sizes and sites of vascular foramina were NOT FOUND):
@@ -492,6 +522,7 @@ class BoneModel:
     k_factor: NDArray[np.float64] | float = 1.0  # unresolved heterogeneity multiplier
     transverse_ratio: float = BAROUD_TRANSVERSE_RATIO
     extra_capacity_mm3: float = 0.0  # cavity capacity added by endplate lift (balloon)
+    notes: tuple[str, ...] = ()  # provenance and assumptions (real CT)
 
     @property
     def shape(self) -> tuple[int, int, int]:
@@ -802,7 +833,11 @@ def build_bone_model(
 
     if venous_exits:
         # basivertebral foramen: posterior wall, mid-sagittal, mid-height
-        post = wall & (na < -0.5)
+        # the foramina are placed on the wall voxels that touch the cancellous space (the inner
+        # face of the cortex), so that a thick cortical rim (real CT) does not seal them
+        inner = wall & ndimage.binary_dilation(
+            fluid_all, ndimage.generate_binary_structure(3, 1))
+        post = inner & (na < -0.5)
         if post.any():
             cc = _closest(post, aff, centroid - a * depth / 2.0)
             add_opening(
@@ -811,7 +846,7 @@ def build_bone_model(
                 cc, True,
             )
         for side, sign in (("right", 1.0), ("left", -1.0)):
-            lat = wall & (sign * nr > 0.5)
+            lat = inner & (sign * nr > 0.5)
             if lat.any():
                 c = centroid + sign * r_ax * width / 2.0 + a * depth * 0.15
                 cc = _closest(lat, aff, c)
@@ -872,6 +907,7 @@ def build_bone_model(
         calibration=calibration,
         k_factor=fac,
         transverse_ratio=transverse_ratio,
+        notes=tuple(geom.notes),
     )
 
 

@@ -5,8 +5,11 @@
 >>> from kypho.sim.pipeline import simulate_case
 >>> out = simulate_case(case, "L1", technique="kyphoplasty")  # doctest: +SKIP
 
-Trocar tips and directions come from ``tips_ras_mm`` / ``axes_ras`` when given (a plan from
-:mod:`kypho.plan` plugs in there), else from :func:`kypho.sim.from_case.default_approach`.
+Trocar tips and directions come from ``tips_ras_mm`` / ``axes_ras`` when given, else from the
+trocar plan of :func:`kypho.plan.plan_level` (:func:`case_approach`: the planned targets are
+the tips, the entry-to-target lines the axes; bipedicular for kyphoplasty and the same tips
+for vertebroplasty), falling back to :func:`kypho.sim.from_case.default_approach` with a note
+when planning fails.
 
 Research and education software, not a medical device.
 """
@@ -14,7 +17,7 @@ Research and education software, not a medical device.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 import numpy as np
@@ -22,7 +25,7 @@ from numpy.typing import ArrayLike
 
 from kypho.core.case import Case
 from kypho.core.levels import parse_level
-from kypho.errors import InvalidParameterError
+from kypho.errors import InvalidParameterError, KyphoError
 from kypho.fluoro import DoseSession, DoseSummary
 from kypho.sim.bone import BoneModel, build_bone_model
 from kypho.sim.cement import DEFAULT_INJECTION_RATE_ML_PER_MIN, DEFAULT_START_TIME_MIN
@@ -30,7 +33,7 @@ from kypho.sim.frames import ProcedureFrame, procedure_dose, procedure_frames
 from kypho.sim.from_case import body_from_case, default_approach, trocar_axes
 from kypho.sim.simulate import TECHNIQUES, SimulationResult, simulate
 
-__all__ = ["CaseSimulation", "build_case_model", "simulate_case"]
+__all__ = ["CaseApproach", "CaseSimulation", "build_case_model", "case_approach", "simulate_case"]
 
 Progress = Callable[[float, str], None]
 
@@ -76,6 +79,97 @@ class CaseSimulation:
         return d
 
 
+@dataclass(frozen=True)
+class CaseApproach:
+    """Trocar tips (RAS mm), unit directions into the body, how they were chosen, and notes."""
+
+    tips_ras_mm: tuple[tuple[float, float, float], ...]
+    axes_ras: tuple[tuple[float, float, float], ...]
+    description: str
+    notes: tuple[str, ...] = ()
+
+
+#: How far (mm) a planned target may be moved to reach the cancellous bone of the working grid
+#: (the plan's target can sit in the wall or the dense rim counted as wall): model choice.
+_PLAN_SNAP_MM = 6.0
+
+
+def _tip_in_bone(model: BoneModel, target: np.ndarray) -> np.ndarray | None:
+    """The target, or the nearest cancellous voxel centre within :data:`_PLAN_SNAP_MM`."""
+    ijk = np.rint(model.ras_to_ijk(target)).astype(int)
+    if np.all(ijk >= 0) and np.all(ijk < np.array(model.shape)) and model.fluid[tuple(ijk)]:
+        return target
+    idx = np.argwhere(model.fluid)
+    ras = model.ijk_to_ras(idx)
+    d = np.linalg.norm(ras - target, axis=1)
+    k = int(np.argmin(d))
+    return ras[k] if d[k] <= _PLAN_SNAP_MM else None
+
+
+def case_approach(
+    case: Case,
+    level: str,
+    model: BoneModel,
+    *,
+    technique: str = "kyphoplasty",
+    bipedicular: bool | None = None,
+    use_plan: bool = True,
+    gauge: int = 11,
+) -> CaseApproach:
+    """Default trocar tips and directions for ``level`` of ``case``.
+
+    With ``use_plan`` the paths of :func:`kypho.plan.plan_level` (``gauge``) are used:
+    bipedicular unless ``bipedicular`` is False, for both techniques (vertebroplasty uses the
+    same tips as kyphoplasty).  If planning raises a :class:`~kypho.errors.KyphoError`, or a
+    planned target is not in the body's cancellous bone, :func:`default_approach` is used and a
+    note says why.  Without ``use_plan``: :func:`default_approach` (bipedicular for kyphoplasty,
+    unipedicular for vertebroplasty unless ``bipedicular`` says otherwise).
+    """
+    level = parse_level(level)
+    notes: list[str] = []
+    if use_plan:
+        from kypho.plan import plan_level
+
+        uni = bipedicular is False
+        try:
+            plan = plan_level(case, level, gauge=gauge, unipedicular=uni)
+            tips, axes = [], []
+            for path in plan.paths:
+                target = np.asarray(path.target_ras_mm, float)
+                tip = _tip_in_bone(model, target)
+                if tip is None:
+                    raise InvalidParameterError(
+                        f"planned {path.side} target is not in the cancellous bone of {level}")
+                if float(np.linalg.norm(tip - target)) > 1e-6:
+                    notes.append(f"{path.side} planned target moved "
+                                 f"{float(np.linalg.norm(tip - target)):.1f} mm into the "
+                                 "cancellous bone")
+                # the trocar runs from the planned entry to the tip
+                ax = tip - np.asarray(path.entry_ras_mm, float)
+                n = float(np.linalg.norm(ax))
+                if n < 1e-6:
+                    raise InvalidParameterError(f"planned {path.side} path has zero length")
+                ax /= n
+                tips.append(tuple(float(x) for x in tip))
+                axes.append(tuple(float(x) for x in ax))
+            if not tips:
+                raise InvalidParameterError("the plan has no path")
+            verdicts = ", ".join(f"{p.side} {p.verdict}" for p in plan.paths)
+            return CaseApproach(
+                tuple(tips), tuple(axes),  # type: ignore[arg-type]
+                f"{plan.mode} (kypho.plan, {gauge} G: {verdicts})",
+                (f"trocar paths from kypho.plan ({plan.mode}, {verdicts}); the tips are the "
+                 "planned targets", *notes),
+            )
+        except KyphoError as exc:
+            notes.append(f"planning failed ({exc}); default targets used instead")
+    bip = (technique == "kyphoplasty") if bipedicular is None else bool(bipedicular)
+    tips_d, axes_d = default_approach(case, level, model, technique=technique, bipedicular=bip)
+    return CaseApproach(tips_d, axes_d,
+                        ("bipedicular" if bip else "unipedicular") + " (default target)",
+                        tuple(notes))
+
+
 def build_case_model(case: Case, level: str, *, seed: int = 0, spacing_mm: float = 1.0
                      ) -> BoneModel:
     """The porous model of ``level`` of ``case`` (see :func:`body_from_case`)."""
@@ -102,6 +196,8 @@ def simulate_case(
     frames: bool = True,
     frame_size: int = 192,
     progress: Progress | None = None,
+    approach: CaseApproach | None = None,
+    use_plan: bool = True,
 ) -> CaseSimulation:
     """Simulate ``technique`` on ``level`` of ``case``, render the frames and count the dose.
 
@@ -111,8 +207,11 @@ def simulate_case(
         Trocar tips (RAS mm) and directions (pointing into the body); default
         :func:`default_approach`.  Tips must lie in the body's cancellous bone.
     bipedicular : bool, optional
-        Approach for the default tips: default bipedicular for kyphoplasty, unipedicular for
-        vertebroplasty (model choice).
+        Approach for the default tips (see :func:`case_approach`).
+    approach : CaseApproach, optional
+        Precomputed default approach (e.g. one plan shared by both techniques).
+    use_plan : bool
+        Take the default tips from :func:`kypho.plan.plan_level` (see :func:`case_approach`).
     frames : bool
         Render the AP/lateral frames (needs the case's CT).
 
@@ -133,9 +232,11 @@ def simulate_case(
     if tips_ras_mm is None:
         if axes_ras is not None:
             raise InvalidParameterError("trocar axes given without trocar tips")
-        bip = (technique == "kyphoplasty") if bipedicular is None else bool(bipedicular)
-        tips, axes = default_approach(case, level, model, technique=technique, bipedicular=bip)
-        approach = ("bipedicular" if bip else "unipedicular") + " (default target)"
+        if approach is None:
+            approach = case_approach(case, level, model, technique=technique,
+                                     bipedicular=bipedicular, use_plan=use_plan)
+        tips, axes = approach.tips_ras_mm, approach.axes_ras
+        how, extra = approach.description, approach.notes
     else:
         tips = tuple(tuple(float(x) for x in np.asarray(t, float).reshape(-1)) for t in tips_ras_mm)
         if axes_ras is None:
@@ -143,13 +244,15 @@ def simulate_case(
         else:
             axes = tuple(tuple(float(x) for x in np.asarray(a, float).reshape(-1))
                          for a in axes_ras)
-        approach = f"{len(tips)} given tip(s)"
+        how, extra = f"{len(tips)} given tip(s)", ()
     result = simulate(
         model, technique=technique, trocar_tips_ras_mm=tips, trocar_axes_ras=axes,
         cement=cement, volume_ml=volume_ml, rate_ml_per_min=rate_ml_per_min,
         start_time_min=start_time_min, balloon=balloon, seed=seed, mode=mode,
         progress=None if progress is None else (lambda f, m: progress(0.8 * f, m)),
     )
+    if extra:
+        result = replace(result, notes=tuple(result.notes) + tuple(extra))
     shown: tuple[ProcedureFrame, ...] = ()
     if frames:
         if progress is not None:
@@ -158,4 +261,4 @@ def simulate_case(
     dose = procedure_dose(result, case, rendered_frames=len(shown))
     if progress is not None:
         progress(1.0, "done")
-    return CaseSimulation(result=result, frames=shown, dose=dose, approach=approach)
+    return CaseSimulation(result=result, frames=shown, dose=dose, approach=how)

@@ -239,6 +239,11 @@ def sim_section(
         "deformed); vertebroplasty restores no height in this model (no elastic recovery or "
         "postural reduction).</p>"
     )
+    # provenance and model assumptions of the inputs (real CT: inferred walls, assumed exits)
+    extra = list(dict.fromkeys(n for r in results for n in r.notes))
+    if extra:
+        notes += ("<p>Assumptions and notes:</p><ul>"
+                  + "".join(f"<li>{html.escape(n)}</li>" for n in extra) + "</ul>")
     body = f"<p>{html.escape(_DISCLAIMER)}</p>{table}{notes}"
     figures: list[Figure] = []
     for r in results:

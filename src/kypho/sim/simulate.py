@@ -406,7 +406,7 @@ def simulate(
         cannula=cannula, visible_leak_ml=visible_leak_ml,
     )
     t2 = time.perf_counter()
-    notes: list[str] = []
+    notes: list[str] = list(work.notes)
     if mode == "full":
 
         def sub(frac: float, msg: str) -> None:
