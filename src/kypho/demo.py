@@ -90,16 +90,19 @@ def _simulate_step(flow: _Flow) -> list[Section]:
     from kypho.io.atomic import write_bytes_atomic
     from kypho.sim import simulate_case
     from kypho.sim.frames import contact_sheet_png
-    from kypho.sim.pipeline import build_case_model
+    from kypho.sim.pipeline import build_case_model, case_approach
     from kypho.sim.report import sim_section
 
     model = build_case_model(flow.case, flow.level, seed=0)
+    # Both techniques go in along the trocar paths planned in the previous step.
+    approach = case_approach(flow.case, flow.level, model, plan=flow.results.get("plan"))
     runs = {
         technique: simulate_case(
             flow.case,
             flow.level,
             technique=technique,  # type: ignore[arg-type]
             model=model,
+            approach=approach,
             frame_size=160,
         )
         for technique in ("kyphoplasty", "vertebroplasty")

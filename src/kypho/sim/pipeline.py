@@ -27,6 +27,7 @@ from kypho.core.case import Case
 from kypho.core.levels import parse_level
 from kypho.errors import InvalidParameterError, KyphoError
 from kypho.fluoro import DoseSession, DoseSummary
+from kypho.sim.balloon import get_balloon
 from kypho.sim.bone import BoneModel, build_bone_model
 from kypho.sim.cement import DEFAULT_INJECTION_RATE_ML_PER_MIN, DEFAULT_START_TIME_MIN
 from kypho.sim.frames import ProcedureFrame, procedure_dose, procedure_frames
@@ -87,6 +88,9 @@ class CaseApproach:
     axes_ras: tuple[tuple[float, float, float], ...]
     description: str
     notes: tuple[str, ...] = ()
+    #: True when the tips are planned trocar targets (the far end of the working channel):
+    #: a kyphoplasty balloon then sits behind them, not centred on them.
+    tips_are_targets: bool = False
 
 
 #: How far (mm) a planned target may be moved to reach the cancellous bone of the working grid
@@ -115,6 +119,7 @@ def case_approach(
     bipedicular: bool | None = None,
     use_plan: bool = True,
     gauge: int = 11,
+    plan: object | None = None,
 ) -> CaseApproach:
     """Default trocar tips and directions for ``level`` of ``case``.
 
@@ -123,7 +128,8 @@ def case_approach(
     same tips as kyphoplasty).  If planning raises a :class:`~kypho.errors.KyphoError`, or a
     planned target is not in the body's cancellous bone, :func:`default_approach` is used and a
     note says why.  Without ``use_plan``: :func:`default_approach` (bipedicular for kyphoplasty,
-    unipedicular for vertebroplasty unless ``bipedicular`` says otherwise).
+    unipedicular for vertebroplasty unless ``bipedicular`` says otherwise).  A
+    :class:`kypho.plan.LevelPlan` already made for this level can be passed as ``plan``.
     """
     level = parse_level(level)
     notes: list[str] = []
@@ -132,7 +138,8 @@ def case_approach(
 
         uni = bipedicular is False
         try:
-            plan = plan_level(case, level, gauge=gauge, unipedicular=uni)
+            if plan is None or getattr(plan, "level", None) != level:
+                plan = plan_level(case, level, gauge=gauge, unipedicular=uni)
             tips, axes = [], []
             for path in plan.paths:
                 target = np.asarray(path.target_ras_mm, float)
@@ -160,6 +167,7 @@ def case_approach(
                 f"{plan.mode} (kypho.plan, {gauge} G: {verdicts})",
                 (f"trocar paths from kypho.plan ({plan.mode}, {verdicts}); the tips are the "
                  "planned targets", *notes),
+                tips_are_targets=True,
             )
         except KyphoError as exc:
             notes.append(f"planning failed ({exc}); default targets used instead")
@@ -168,6 +176,31 @@ def case_approach(
     return CaseApproach(tips_d, axes_d,
                         ("bipedicular" if bip else "unipedicular") + " (default target)",
                         tuple(notes))
+
+
+def _balloons_behind_targets(
+    model: BoneModel,
+    targets: tuple[tuple[float, float, float], ...],
+    axes: tuple[tuple[float, float, float], ...],
+    balloon: str,
+) -> tuple[tuple[tuple[float, float, float], ...], str]:
+    """Balloon centres half a balloon length behind the planned targets, in cancellous bone.
+
+    In kyphoplasty the inflatable bone tamp goes through the cannula into the channel drilled
+    up to the planned target, so its centre lies about half its length behind the target along
+    the trocar (model choice following that technique; balloon lengths from the Kyphon IFUs in
+    docs/references/sim.md).  Centred on the target, half the balloon would lie in the anterior
+    cortex and it could not open.
+    """
+    half = get_balloon(balloon).length_mm / 2.0
+    centres = []
+    for target, axis in zip(targets, axes, strict=True):
+        centre = np.asarray(target, float) - half * np.asarray(axis, float)
+        snapped = _tip_in_bone(model, centre)
+        centres.append(tuple(float(x) for x in (snapped if snapped is not None else target)))
+    note = (f"balloon centres {half:.1f} mm behind the planned targets (distal end of the "
+            f"{balloon} balloon at the target)")
+    return tuple(centres), note  # type: ignore[return-value]
 
 
 def build_case_model(case: Case, level: str, *, seed: int = 0, spacing_mm: float = 1.0
@@ -237,6 +270,9 @@ def simulate_case(
                                      bipedicular=bipedicular, use_plan=use_plan)
         tips, axes = approach.tips_ras_mm, approach.axes_ras
         how, extra = approach.description, approach.notes
+        if technique == "kyphoplasty" and approach.tips_are_targets:
+            tips, shift_note = _balloons_behind_targets(model, tips, axes, balloon)
+            extra = (*extra, shift_note)
     else:
         tips = tuple(tuple(float(x) for x in np.asarray(t, float).reshape(-1)) for t in tips_ras_mm)
         if axes_ras is None:
