@@ -152,3 +152,22 @@ def test_default_tips_come_from_the_trocar_plan_or_fall_back_with_a_note(case, m
     b = pipeline.case_approach(case, "L1", m, technique="vertebroplasty")
     assert "default target" in b.description and len(b.tips_ras_mm) == 1
     assert any("planning failed (no pedicles)" in n for n in b.notes)
+
+
+def test_kyphoplasty_balloons_sit_half_a_balloon_behind_the_planned_targets(case):
+    from kypho.plan import plan_level
+    from kypho.sim import pipeline
+    from kypho.sim.balloon import get_balloon
+
+    m = build_bone_model(body_from_case(case, "L1"))
+    plan = plan_level(case, "L1", gauge=11)
+    a = pipeline.case_approach(case, "L1", m, plan=plan)
+    assert a.tips_are_targets
+    centres, note = pipeline._balloons_behind_targets(m, a.tips_ras_mm, a.axes_ras, "15/3")
+    half = get_balloon("15/3").length_mm / 2
+    for centre, tip, ax in zip(centres, a.tips_ras_mm, a.axes_ras, strict=True):
+        back = np.subtract(tip, centre)
+        # moved back along the trocar by about half the balloon (snapped to a cancellous voxel)
+        assert float(back @ np.asarray(ax)) == pytest.approx(half, abs=1.5)
+        assert m.fluid[tuple(np.rint(m.ras_to_ijk(centre)).astype(int))]
+    assert "behind the planned targets" in note
