@@ -8,9 +8,11 @@ Method (two passes, see ``docs/references/plan.md``):
 2. The isthmus is the section of least transverse width; the pedicle proper is the run of sections
    around it no wider than :data:`PEDICLE_SPAN_FACTOR` times that width.  A line fitted through
    their centroids is the first axis.
-3. Second pass: sections perpendicular to that axis (width measured along the horizontal direction
-   across the axis, height across both); the narrowest one is the isthmus; the axis is refitted
-   through the new centroids.
+3. Second pass (:func:`_wall_midline`, three times): rays across the axis find the medial,
+   lateral, superior and inferior walls (label, refined to the CT's half-maximum edge); where the
+   section is free (opposite walls within :data:`FREE_TUBE_FACTOR` of the narrowest pair) the
+   mid-points between opposite walls are fitted by lines along the axis.  The isthmus is the
+   narrowest section perpendicular to the final axis.
 
 Width and height are the extents of the section of the label (sampled at :data:`SECTION_RES_MM`,
 label interpolated linearly and thresholded at one half, i.e. the surface half-way between voxel
@@ -50,6 +52,40 @@ PEDICLE_SPAN_FACTOR = 1.25
 #: pedicles (3.4 mm wide, Lien 2007; sagittal diameter 7.2 mm at T1, Demiroz).
 MIN_WIDTH_MM = 2.5
 MIN_HEIGHT_MM = 5.0
+#: Pass 1 looks for the pedicle from the body's posterior wall back over this fraction of the
+#: canal's antero-posterior depth.  **Model choice**: the isthmus lies about a third of the way
+#: back (the phantom puts it at 0.3 of the depth; on CT it sits beside the canal's front half).
+PEDICLE_SEARCH_DEPTH = 0.8
+#: A coronal section is the pedicle's only if its medial edge lies within this distance (mm) of
+#: the canal's lateral edge.  **Model choice** (a voxel or two of label slack).
+CANAL_CONTACT_MM = 2.5
+#: Largest change (deg) of the axis that a perpendicular-section pass may make.  **Model choice**.
+PASS2_MAX_TURN_DEG = 15.0
+#: The best-centred line is judged between the pass-1 pedicle sections' depths widened by this
+#: much (mm) at each end.  **Model choice**.
+AXIS_SEGMENT_PAD_MM = 3.0
+#: A section of the pedicle is "free" (its opposite walls are the pedicle's own) where the walls
+#: found by rays across the axis lie no further apart than this multiple of the narrowest pair
+#: found near the isthmus.  **Model choice**: the pedicle widens gently away from its isthmus
+#: but jumps where it merges with the body, lamina, facets or transverse process.
+FREE_TUBE_FACTOR = 1.25
+#: The narrowest pair of walls is looked for within this distance (mm) of the isthmus.
+MIDLINE_NEAR_MM = 4.0
+#: Spacing (mm of depth) of the wall mid-points, the least number of them and the least length
+#: (mm along the axis) over which a slope is fitted, and the residual (mm) beyond which a
+#: mid-point is dropped as an outlier.  **Model choices**.
+MIDLINE_STEP_MM = 0.5
+MIDLINE_MIN_POINTS = 5
+MIDLINE_MIN_SPAN_MM = 3.0
+MIDLINE_OUTLIER_MM = 0.75
+#: Half-maximum wall refinement on the CT: window (mm) around the label's surface in which the
+#: cortex's peak is looked for, and the least contrast (HU) between that peak and the tissue
+#: beyond for an edge to count.  **Model choices** (a voxel or two of label error; cortex
+#: against soft tissue is several hundred HU).
+HALF_MAX_WINDOW_MM = 2.0
+HALF_MAX_MIN_CONTRAST_HU = 150.0
+#: Refits of the axis through the wall mid-points.
+AXIS_ITERATIONS = 3
 
 #: Published transverse (medio-lateral) pedicle width per level, mm: (mean, spread, source).
 #: T11, T12: Panjabi MM et al. Spine 1991;16(8):888-901, Table 5 (mean of right and left);
@@ -130,6 +166,14 @@ class _Section:
     w_range: tuple[float, float]  # extents along w_dir relative to the plane origin
     h_range: tuple[float, float]
     outline: NDArray[np.float64]
+    origin: NDArray[np.float64]  # plane origin (RAS) of w_range and h_range
+
+    @property
+    def box_centre(self) -> NDArray[np.float64]:
+        """Centre of the section's extents (less moved than the centroid by a bump on a wall)."""
+        return (
+            self.origin + 0.5 * sum(self.w_range) * self.w_dir + 0.5 * sum(self.h_range) * self.h_dir
+        )
 
 
 def _section(
@@ -179,14 +223,8 @@ def _section(
         w_range=(float(x.min() - r / 2), float(x.max() + r / 2)),
         h_range=(float(y.min() - r / 2), float(y.max() + r / 2)),
         outline=outline,
+        origin=np.asarray(origin, float),
     )
-
-
-def _fit_axis(centres: NDArray[np.float64]) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-    """Point and unit direction of the least-squares line through ``centres``."""
-    c = centres.mean(axis=0)
-    _, _, vt = np.linalg.svd(centres - c)
-    return c, vt[0]
 
 
 def _span(sections: list[_Section | None]) -> list[int]:
@@ -222,77 +260,318 @@ def _span(sections: list[_Section | None]) -> list[int]:
     return list(range(lo, hi + 1))
 
 
+def _coronal_sections(model: VertebraModel, side: Side) -> list[_Section | None]:
+    """Pass 1: the pedicle's section in each coronal grid plane (constant ``a``) from just inside
+    the body back through the canal's depth.
+
+    In each plane the candidates are the bone components on ``side`` whose medial edge lies
+    within :data:`CANAL_CONTACT_MM` of the canal's lateral edge in that plane (the pedicle's medial
+    wall is the canal's lateral wall).  The one overlapping the previous plane's choice is kept
+    (tracking the same bar of bone), else the one nearest the height where the arch closes.
+    """
+    fr = model.frame
+    step = float(model.spacing_mm[0])
+    rot = fr.rotation * step
+    if not np.allclose(model.affine[:3, :3], rot, atol=1e-6):
+        raise NotMeasurableError(
+            f"{model.level}: the vertebra model's grid is not aligned with its frame"
+        )
+    lo = fr.to_local(model.affine[:3, 3])
+    ni, nj, nk = model.bone.shape
+    u = lo[0] + step * np.arange(ni)
+    a = lo[1] + step * np.arange(nj)
+    s = lo[2] + step * np.arange(nk)
+    sgn = 1.0 if side == "right" else -1.0
+    half = (sgn * u) > 0.0
+    core = model.canal_core if model.canal_core is not None else model.canal
+    ks = np.flatnonzero(core.any(axis=(0, 1)))
+    s_close = float(s[ks].mean()) if ks.size else 0.0
+    foot = core.any(axis=2)  # (u, a) footprint of the closed canal
+    a_post = model.body_posterior_a_mm
+    depth = max(model.canal_depth_mm, 8.0)
+    js = [j for j in range(nj - 1, -1, -1) if a_post - PEDICLE_SEARCH_DEPTH * depth <= a[j] <= a_post + 1.5]
+    out: list[_Section | None] = []
+    prev: NDArray[np.bool_] | None = None
+    e_u, e_s = np.asarray(fr.right), np.asarray(fr.superior)
+    for j in js:
+        row = foot[:, j] & half
+        if not row.any():
+            # Canal edge here: the nearest plane's footprint.
+            near = np.flatnonzero((foot & half[:, None]).any(axis=0))
+            if not near.size:
+                out.append(None)
+                prev = None
+                continue
+            row = foot[:, near[np.argmin(np.abs(near - j))]] & half
+        edge_u = float(np.max(sgn * u[row]))
+        img = model.bone[:, j, :] & half[:, None]
+        comp, n = ndimage.label(img)
+        if n == 0:
+            out.append(None)
+            prev = None
+            continue
+        idx = np.arange(1, n + 1)
+        med = ndimage.labeled_comprehension(
+            sgn * u[:, None] * np.ones((1, nk)), comp, idx, np.min, float, np.inf
+        )
+        cand = [int(i) for i, m in zip(idx, med, strict=True) if m <= edge_u + CANAL_CONTACT_MM]
+        if not cand:
+            out.append(None)
+            prev = None
+            continue
+        chosen = None
+        if prev is not None:
+            ov = [(int(np.sum((comp == c) & prev)), c) for c in cand]
+            best = max(ov)
+            if best[0] > 0:
+                chosen = best[1]
+        if chosen is None:
+            sc = ndimage.mean(np.broadcast_to(s[None, :], img.shape), comp, cand)
+            chosen = cand[int(np.argmin(np.abs(np.asarray(sc) - s_close)))]
+        sec = comp == chosen
+        prev = sec
+        ii, kk = np.nonzero(sec)
+        uu, ss = u[ii], s[kk]
+        centre = fr.to_world([uu.mean(), a[j], ss.mean()])
+        edge = sec & ~ndimage.binary_erosion(sec)
+        ei, ek = np.nonzero(edge)
+        outline = fr.to_world(np.stack([u[ei], np.full(len(ei), a[j]), s[ek]], axis=1))
+        lat = sgn * e_u
+        w_lo, w_hi = float(np.min(sgn * uu)), float(np.max(sgn * uu))
+        out.append(_Section(
+            centre=centre, width=w_hi - w_lo + step, height=float(ss.max() - ss.min() + step),
+            area=float(len(ii) * step * step), w_dir=lat, h_dir=e_s,
+            w_range=(w_lo - step / 2, w_hi + step / 2),
+            h_range=(float(ss.min() - step / 2), float(ss.max() + step / 2)), outline=outline,
+            origin=fr.to_world([0.0, a[j], 0.0]),
+        ))
+    return out
+
+
+def _perpendicular_sections(
+    model: VertebraModel,
+    point: NDArray[np.float64],
+    axis: NDArray[np.float64],
+    lat: NDArray[np.float64],
+    e_s: NDArray[np.float64],
+    a_lo: float,
+    a_hi: float,
+) -> list[_Section | None]:
+    """Sections perpendicular to ``axis`` every 0.5 mm of local depth from ``a_lo`` to ``a_hi``."""
+    fr = model.frame
+    w_dir = np.cross(e_s, axis)
+    w_dir /= np.linalg.norm(w_dir)
+    if w_dir @ lat < 0:
+        w_dir = -w_dir
+    h_dir = np.cross(axis, w_dir)
+    if h_dir @ e_s < 0:
+        h_dir = -h_dir
+    a_pt = fr.to_local(point)[1]
+    da = max(float(axis @ np.asarray(fr.anterior)), 0.3)
+    t_vals = np.arange(a_lo - a_pt, a_hi - a_pt + 0.01, 0.5) / da
+    return [
+        _section(model, point + t * axis, w_dir, h_dir, 0.0, 0.0, half_w=16.0, half_h=16.0)
+        for t in t_vals
+    ]
+
+
+def _half_max_walls(
+    model: VertebraModel,
+    centres: NDArray[np.float64],
+    dirs: NDArray[np.float64],
+    dist_label: NDArray[np.float64],
+) -> NDArray[np.float64]:
+    """Wall distances along rays refined on the CT: where the HU falls to half-way between the
+    cortex's peak and the tissue beyond (the half-maximum edge), near the label's surface.
+
+    A binary label at 0.5-2.5 mm voxels is a staircase: a pedicle tilted by a few degrees steps
+    once every 6-30 mm, so the label alone cannot give its sagittal angle over a 5-10 mm stretch.
+    The CT's partial-volume edge can.  Rays whose edge is not found keep the label's distance.
+    """
+    win = HALF_MAX_WINDOW_MM
+    step = 0.5 * SECTION_RES_MM
+    finite = np.isfinite(dist_label)
+    if not finite.any():
+        return dist_label
+    offs = np.arange(-win, win + 1.0 + step / 2, step)  # around the label's surface
+    base = np.where(finite, dist_label, 0.0)
+    r = np.maximum(base[..., None] + offs, 0.0)  # (n_t, 4, n)
+    pts = centres[:, None, None, :] + r[..., None] * dirs[None, :, None, :]
+    hu = model.hu_at(pts)
+    in_win = np.abs(offs) <= win
+    peak_i = np.argmax(np.where(in_win, hu, -np.inf), axis=-1)
+    peak = np.take_along_axis(hu, peak_i[..., None], axis=-1)[..., 0]
+    after = np.arange(len(offs)) > peak_i[..., None]
+    low = np.min(np.where(after, hu, np.inf), axis=-1)
+    thr = 0.5 * (peak + low)
+    below = after & (hu < thr[..., None])
+    j = np.argmax(below, axis=-1)
+    ok = finite & below.any(axis=-1) & (peak - low >= HALF_MAX_MIN_CONTRAST_HU) & (j > 0)
+    jj = np.maximum(j, 1)
+    h0 = np.take_along_axis(hu, (jj - 1)[..., None], axis=-1)[..., 0]
+    h1 = np.take_along_axis(hu, jj[..., None], axis=-1)[..., 0]
+    frac = np.clip((h0 - thr) / np.maximum(h0 - h1, 1e-6), 0.0, 1.0)
+    r0 = np.take_along_axis(r, (jj - 1)[..., None], axis=-1)[..., 0]
+    r1 = np.take_along_axis(r, jj[..., None], axis=-1)[..., 0]
+    return np.where(ok, r0 + frac * (r1 - r0), dist_label)
+
+
+def _wall_midline(
+    model: VertebraModel,
+    point: NDArray[np.float64],
+    axis: NDArray[np.float64],
+    lat: NDArray[np.float64],
+    e_s: NDArray[np.float64],
+    a_lo: float,
+    a_hi: float,
+    width0: float,
+    height0: float,
+) -> tuple[NDArray[np.float64], NDArray[np.float64]] | None:
+    """One refit of the pedicle axis from the mid-points between its opposite walls.
+
+    Every :data:`MIDLINE_STEP_MM` of local depth between ``a_lo`` and ``a_hi``, rays leave the
+    current axis towards the lateral, medial, superior and inferior walls.  Where a pair of
+    opposite walls is found no further apart than :data:`FREE_TUBE_FACTOR` times the pedicle's
+    first width (or height) the section is "free" (not merged with the body, lamina, facets or
+    transverse process) and the mid-point between the walls is a point of the pedicle's axis.
+    The offsets of those mid-points from the current axis are fitted by straight lines along
+    the axis (separately across and up), in the run of free sections around the isthmus.  The
+    mid-points are unbiased by the pedicle's flaring into the body and the arch (it flares on
+    both sides), unlike section centroids.
+    """
+    w_dir = np.cross(e_s, axis)
+    w_dir /= np.linalg.norm(w_dir)
+    if w_dir @ lat < 0:
+        w_dir = -w_dir
+    h_dir = np.cross(axis, w_dir)
+    if h_dir @ e_s < 0:
+        h_dir = -h_dir
+    fr = model.frame
+    a_pt = float(fr.to_local(point)[1])
+    da = max(float(axis @ np.asarray(fr.anterior)), 0.3)
+    t = np.arange(a_lo - a_pt, a_hi - a_pt + 1e-6, MIDLINE_STEP_MM) / da
+    centres = point + t[:, None] * axis
+    reach = FREE_TUBE_FACTOR * max(width0, height0) + 2.0
+    step = 0.5 * SECTION_RES_MM
+    steps = np.arange(0.0, reach + step, step)
+    dirs = np.stack([w_dir, -w_dir, h_dir, -h_dir])
+    pts = centres[:, None, None, :] + steps[None, None, :, None] * dirs[None, :, None, :]
+    val = model._sample(model.bone.astype(np.float32), pts, order=1, cval=0.0)  # (n_t, 4, n)
+    out = val < 0.5
+    k = np.argmax(out, axis=2)
+    found = out.any(axis=2) & (k > 0)
+    kk = np.maximum(k, 1)
+    v0 = np.take_along_axis(val, (kk - 1)[..., None], axis=2)[..., 0]
+    v1 = np.take_along_axis(val, kk[..., None], axis=2)[..., 0]
+    frac = np.clip((v0 - 0.5) / np.maximum(v0 - v1, 1e-6), 0.0, 1.0)
+    # Where the label (interpolated linearly) crosses one half: the surface, to a sub-step.
+    dist = np.where(found, steps[kk - 1] + frac * step, np.inf)
+    dist = _half_max_walls(model, centres, dirs, dist)
+    centre_in = (val[:, :, 0] >= 0.5).all(axis=1)
+    w_sum, h_sum = dist[:, 0] + dist[:, 1], dist[:, 2] + dist[:, 3]
+    near = centre_in & (np.abs(t) <= MIDLINE_NEAR_MM)
+    if not near.any():
+        return None
+    w_min = float(np.min(np.where(near, w_sum, np.inf)))
+    h_min = float(np.min(np.where(near, h_sum, np.inf)))
+    ok_w = centre_in & (w_sum <= FREE_TUBE_FACTOR * min(w_min, FREE_TUBE_FACTOR * width0))
+    ok_h = centre_in & (h_sum <= FREE_TUBE_FACTOR * min(h_min, FREE_TUBE_FACTOR * height0))
+    off_w = 0.5 * (dist[:, 0] - dist[:, 1])
+    off_h = 0.5 * (dist[:, 2] - dist[:, 3])
+
+    def fit(ok: NDArray[np.bool_], off: NDArray[np.float64]) -> tuple[float, float] | None:
+        idx = np.flatnonzero(ok)
+        if idx.size == 0:
+            return None
+        # The run of free sections nearest the isthmus (t = 0).
+        runs = np.split(idx, np.flatnonzero(np.diff(idx) > 1) + 1)
+        run = min(runs, key=lambda r: float(np.min(np.abs(t[r]))))
+        tt, oo = t[run], off[run]
+        if tt.size < MIDLINE_MIN_POINTS or np.ptp(tt) < MIDLINE_MIN_SPAN_MM:
+            return float(np.median(oo)), 0.0
+        for _ in range(2):
+            slope, icpt = np.polyfit(tt, oo, 1)
+            res = np.abs(oo - (icpt + slope * tt))
+            keep = res <= max(MIDLINE_OUTLIER_MM, 2.0 * float(np.median(res)))
+            if keep.all() or keep.sum() < MIDLINE_MIN_POINTS:
+                break
+            tt, oo = tt[keep], oo[keep]
+        return float(icpt), float(slope)
+
+    fw, fh = fit(ok_w, off_w), fit(ok_h, off_h)
+    if fw is None and fh is None:
+        return None
+    new_p = np.array(point, float)
+    new_d = np.array(axis, float)
+    if fw is not None:
+        new_p = new_p + fw[0] * w_dir
+        new_d = new_d + fw[1] * w_dir
+    if fh is not None:
+        new_p = new_p + fh[0] * h_dir
+        new_d = new_d + fh[1] * h_dir
+    new_d /= np.linalg.norm(new_d)
+    if new_d @ np.asarray(fr.anterior) < 0:
+        new_d = -new_d
+    return new_p, new_d
+
+
 def _one_pedicle(model: VertebraModel, side: Side) -> PedicleAnatomy:
     fr = model.frame
     sgn = 1.0 if side == "right" else -1.0
-    e_u, e_a, e_s = (np.asarray(v) for v in (fr.right, fr.anterior, fr.superior))
+    e_u, e_s = np.asarray(fr.right), np.asarray(fr.superior)
     lat = sgn * e_u
-    # Canal points on this side, local coordinates.
-    canal_idx = np.argwhere(model.canal)
-    canal_loc = fr.to_local(canal_idx @ model.affine[:3, :3].T + model.affine[:3, 3])
-    core = canal_loc[model.bone_sdf_mm[tuple(canal_idx.T)] > -3.0]  # canal next to bone
-    if len(core) == 0:
-        core = canal_loc
-    a_post = model.body_posterior_a_mm
-    a_back = float(core[:, 1].min())
-    s_mid = float(np.median(core[:, 2]))
-    # --- pass 1: coronal sections -------------------------------------------------------------
-    sections: list[_Section | None] = []
-    a_values = np.arange(a_post - 0.5, a_back, -0.5)
-    for a in a_values:
-        row = core[(np.abs(core[:, 1] - a) < 1.0) & (sgn * core[:, 0] > 0)]
-        u_edge = float(np.max(sgn * row[:, 0])) if len(row) else 0.25 * model.canal_width_mm
-        s_here = float(np.median(row[:, 2])) if len(row) else s_mid
-        # Walk laterally from the canal edge to the first bone.
-        origin = fr.to_world([sgn * u_edge, a, s_here])
-        t = model.march(origin, lat, max_mm=15.0, want_inside=True)
-        if t is None:
-            sections.append(None)
-            continue
-        seed = origin + (t + 0.5) * lat
-        sec = _section(model, seed, lat, e_s, 0.0, 0.0, half_w=16.0, half_h=16.0)
-        sections.append(sec)
+    sections = _coronal_sections(model, side)
     span = _span(sections)
     if len(span) < 2:
         raise NotMeasurableError(
             f"{model.level}: the {side} pedicle could not be traced between the body and the arch"
         )
+    # First axis: through the pass-1 centroids in the axial plane (convergence only).
     centres = np.array([sections[i].centre for i in span])  # type: ignore[union-attr]
-    point, axis = _fit_axis(centres)
-    if axis @ e_a < 0:
-        axis = -axis
-    # --- pass 2: sections perpendicular to the axis ---------------------------------------------
-    for _ in range(2):
-        w_dir = np.cross(e_s, axis)
-        w_dir /= np.linalg.norm(w_dir)
-        if w_dir @ lat < 0:
-            w_dir = -w_dir
-        h_dir = np.cross(axis, w_dir)
-        if h_dir @ e_s < 0:
-            h_dir = -h_dir
-        # Parametrise along the axis by the local a coordinate.
-        t_vals = np.arange(-25.0, 25.01, 0.5)
-        secs2: list[_Section | None] = []
-        for t in t_vals:
-            o = point + t * axis
-            a_here = fr.to_local(o)[1]
-            if a_here > a_post + 1.0 or a_here < a_back - 1.0:
-                secs2.append(None)
-                continue
-            secs2.append(_section(model, o, w_dir, h_dir, 0.0, 0.0, half_w=16.0, half_h=16.0))
-        span2 = _span(secs2)
-        if len(span2) < 2:
+    c_loc = fr.to_local(centres)
+    point = centres.mean(axis=0)
+    if np.ptp(c_loc[:, 1]) >= 2.0:
+        slope = float(np.polyfit(c_loc[:, 1], c_loc[:, 0], 1)[0])
+    else:
+        slope = 0.0
+    slope = float(np.clip(slope, -math.tan(math.radians(40)), math.tan(math.radians(40))))
+    axis = fr.direction_to_world([slope, 1.0, 0.0])
+    axis /= np.linalg.norm(axis)
+    # Refine: the axis is the mid-line between opposite walls (medial/lateral, superior/
+    # inferior) measured by rays across the current axis along the free stretch of the pedicle.
+    a_lo = float(min(c_loc[:, 1])) - AXIS_SEGMENT_PAD_MM
+    a_hi = float(max(c_loc[:, 1])) + AXIS_SEGMENT_PAD_MM
+    i0 = span[int(np.argmin([sections[i].width for i in span]))]  # type: ignore[union-attr]
+    w0 = float(sections[i0].width)  # type: ignore[union-attr]
+    h0 = float(sections[i0].height)  # type: ignore[union-attr]
+    point = point + ((sections[i0].centre - point) @ lat) * lat  # type: ignore[union-attr]
+    for _ in range(AXIS_ITERATIONS):
+        new = _wall_midline(model, point, axis, lat, e_s, a_lo, a_hi, w0, h0)
+        if new is None:
             break
-        c2 = np.array([secs2[i].centre for i in span2])  # type: ignore[union-attr]
-        point, axis = _fit_axis(c2)
-        if axis @ e_a < 0:
-            axis = -axis
-    widths = [secs2[i].width for i in span2]  # type: ignore[union-attr]
-    ist = secs2[span2[int(np.argmin(widths))]]
+        p2, ax2 = new
+        if math.degrees(math.acos(min(1.0, abs(float(ax2 @ axis))))) > PASS2_MAX_TURN_DEG:
+            break
+        point, axis = p2, ax2
+    # --- isthmus: narrowest section perpendicular to the axis ------------------------------------
+    w_dir = np.cross(e_s, axis)
+    w_dir /= np.linalg.norm(w_dir)
+    if w_dir @ lat < 0:
+        w_dir = -w_dir
+    h_dir = np.cross(axis, w_dir)
+    if h_dir @ e_s < 0:
+        h_dir = -h_dir
+    secs2 = _perpendicular_sections(model, point, axis, lat, e_s, a_lo, a_hi)
+    span2 = _span(secs2)
+    best_secs, best_span = (secs2, span2) if len(span2) >= 1 else (sections, span)
+    widths = [best_secs[i].width for i in best_span]  # type: ignore[union-attr]
+    ist = best_secs[best_span[int(np.argmin(widths))]]
     assert ist is not None
-    # Isthmus centre on the fitted axis (the section's own centroid is noisier).
-    centre = point + ((ist.centre - point) @ axis) * axis
-    w_dir, h_dir = ist.w_dir, ist.h_dir
+    if best_secs is sections:
+        w_dir, h_dir = ist.w_dir, ist.h_dir
+    # Isthmus centre: the section's box centre moved onto the axis' plane.
+    box_c = ist.centre
+    centre = point + ((box_c - point) @ axis) * axis
     med = centre - (ist.width / 2) * w_dir
     latw = centre + (ist.width / 2) * w_dir
     d_loc = fr.direction_to_local(axis)

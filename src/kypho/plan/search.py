@@ -37,6 +37,7 @@ from kypho.plan.pedicle import PedicleAnatomy, find_pedicles
 
 __all__ = [
     "AXIS_PENALTY_MM_PER_DEG",
+    "CLEARANCE_CAP_MM",
     "TARGET_DEPTH_FRACTION",
     "LevelPlan",
     "plan_level",
@@ -47,8 +48,21 @@ __all__ = [
 #: inside the anterior third (openradiology.org) and at the anterior-quarter boundary of the
 #: technique review quoted in clinical-anchors 3a.
 TARGET_DEPTH_FRACTION = 0.75
+#: Depths (fractions of the body's depth from its posterior wall) at which targets on the
+#: pedicle's axis are tried.  **Model choice**: from the anterior-third boundary (2/3,
+#: openradiology.org) to :data:`TARGET_DEPTH_FRACTION`.
+AXIS_TARGET_DEPTH_FRACTIONS = (0.67, 0.71, TARGET_DEPTH_FRACTION)
 #: Score penalty per degree away from the pedicle axis (bipedicular).  **Model choice**.
-AXIS_PENALTY_MM_PER_DEG = 0.1
+AXIS_PENALTY_MM_PER_DEG = 0.25
+#: Clearance (mm, beyond the trocar's radius) above which the bipedicular score no longer grows,
+#: so among paths that all keep it the one nearest the pedicle's axis wins.  **Model choice**:
+#: twice :data:`~kypho.plan.margins.SAFE_MARGIN_MM`.
+CLEARANCE_CAP_MM = 2.0 * SAFE_MARGIN_MM
+#: Weight of each mm of clearance short of the safe margin, and the margin's guard (mm) against
+#: the search sampling the line more coarsely than :func:`~kypho.plan.margins.evaluate_path`.
+#: **Model choices**: a missing millimetre of margin outweighs 20 degrees off the axis.
+SHORTFALL_WEIGHT = 5.0
+SAMPLING_GUARD_MM = 0.1
 Progress = Callable[[float, str], None]
 
 
@@ -150,14 +164,20 @@ def search_paths(
     targets_l = [fr.to_world([u, a_t, s]) for u in us for s in ss]
     if mode == "bipedicular" and approach == "transpedicular":
         # Where the pedicle axis itself reaches the target depth, and points around it.
+        # Shallower depths too: an axis that runs nearly straight ahead reaches the rounded
+        # anterolateral cortex before the deepest target depth.
         d_loc = fr.direction_to_local(axis)
         i_loc = fr.to_local(ist)
-        k = (a_t - i_loc[1]) / max(d_loc[1], 0.2)
-        hit = i_loc + k * d_loc
-        if 0.0 < sgn * hit[0] < 0.9 * half_w and abs(hit[2] - s_mid) < 0.6 * half_h:
-            for du in (-1.5, 0.0, 1.5):
-                for ds in (-1.5, 0.0, 1.5):
-                    targets_l.append(fr.to_world([hit[0] + du, a_t, hit[2] + ds]))
+        for frac_t in AXIS_TARGET_DEPTH_FRACTIONS:
+            a_k = model.body_posterior_a_mm + frac_t * model.body_depth_mm
+            k = (a_k - i_loc[1]) / max(d_loc[1], 0.2)
+            hit = i_loc + k * d_loc
+            s_mid_k, half_h_k, half_w_k = _body_extent(model, a_k)
+            # Inside the body's outline at that depth (the body clearance is scored anyway).
+            if 0.0 < sgn * hit[0] < 0.9 * half_w_k and abs(hit[2] - s_mid_k) < 0.7 * half_h_k:
+                for du in (-1.5, 0.0, 1.5):
+                    for ds in (-1.5, 0.0, 1.5):
+                        targets_l.append(fr.to_world([hit[0] + du, a_k, hit[2] + ds]))
     targets = np.array(targets_l)
     # All candidates: (n_through * n_target) lines.
     P = np.repeat(throughs, len(targets), axis=0)
@@ -171,15 +191,33 @@ def search_paths(
     seg_len = L + back
     pts = (P - back * D)[:, None, :] + (frac[None, :, None] * seg_len[:, None, None]) * D[:, None, :]
     sdf = model.sdf(pts)
+    in_body = model.frame.to_local(pts)[..., 1] >= model.body_posterior_a_mm + 1.0
     if approach == "extrapedicular":
-        in_body = model.frame.to_local(pts)[..., 1] >= model.body_posterior_a_mm + 1.0
         bone = np.where(in_body, sdf, np.inf).min(axis=1) - r
     else:
-        bone = sdf.min(axis=1) - r
+        # Where the line enters the bone behind the isthmus (its docking point): the first
+        # ENTRY_SKIP_MM after it are the entry cortex, not the pedicle, and are not scored (as
+        # in evaluate_path).
+        t_back = np.arange(0.0, 30.0 + 1e-6, 0.5)
+        sdf_back = model.sdf(P[:, None, :] - t_back[None, :, None] * D[:, None, :])
+        outside = sdf_back <= 0.0
+        t_entry = np.where(outside.any(axis=1), t_back[np.argmax(outside, axis=1)], 30.0)
+        pos = frac[None, :] * seg_len[:, None] - back  # along the line from the isthmus point
+        scored = pos >= -(t_entry[:, None] - ENTRY_SKIP_MM)
+        # The pedicle sets the path; in the body the trocar only has to keep the safe margin
+        # (a path is not bent towards the body's centre at the pedicle's expense).
+        ped = np.where(in_body | ~scored, np.inf, sdf).min(axis=1) - r
+        body = np.where(in_body, sdf, np.inf).min(axis=1) - r
+        bone = np.minimum(ped, np.where(body >= SAFE_MARGIN_MM, np.inf, body))
     behind = P[:, None, :] - np.linspace(0.0, 40.0, 41)[None, :, None] * D[:, None, :]
     canal = np.minimum(model.canal_distance(pts).min(axis=1), model.canal_distance(behind).min(axis=1)) - r
     score = np.minimum(bone, canal)
     if mode == "bipedicular" and approach == "transpedicular":
+        # Safety first: a clearance short of the safe margin (plus a sampling guard) costs
+        # SHORTFALL_WEIGHT per mm; beyond CLEARANCE_CAP_MM a wider clearance buys nothing,
+        # and the path nearest the pedicle's axis wins.
+        short = np.maximum(SAFE_MARGIN_MM + SAMPLING_GUARD_MM - score, 0.0)
+        score = np.minimum(score, CLEARANCE_CAP_MM) - SHORTFALL_WEIGHT * short
         ang = np.degrees(np.arccos(np.clip(D @ axis, -1.0, 1.0)))
         score = score - AXIS_PENALTY_MM_PER_DEG * ang
     order = np.argsort(-score)
