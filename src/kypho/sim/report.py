@@ -212,6 +212,8 @@ def sim_section(
             [("-" if r.balloon is None else
               f"{r.balloon.cavity_volume_ml:.2f} / {r.balloon.max_pressure_mpa:.2f}")
              for r in results]),
+        row("balloon stopped at",
+            ["-" if r.balloon is None else r.balloon.stop_reason for r in results]),
         row("cement injected (mL)", [f"{r.injected_volume_ml:.2f}" for r in results]),
         row("fill of the body (%)", [f"{100 * r.fill_fraction:.1f}" for r in results]),
         row("crosses the midline", ["yes" if r.crosses_midline else "no" for r in results]),
