@@ -270,7 +270,16 @@ def evaluate_path(
         "superior wall": superior, "canal": canal,
     }
     for name, v in named.items():
-        if v is not None and 0 <= v < SAFE_MARGIN_MM:
+        if v is not None and v < 0 and name != "canal":
+            # The trocar's surface lies beyond this wall even where the breach above was
+            # classified by its first point as another wall: judge by the wall itself.
+            sev = "unsafe" if name in UNSAFE_WALLS else "caution"
+            reasons.append(f"trocar reaches {-v:.1f} mm beyond the {name} ({sev})")
+            if sev == "unsafe":
+                verdict = "unsafe"
+            elif verdict == "safe":
+                verdict = "caution"
+        elif v is not None and 0 <= v < SAFE_MARGIN_MM:
             reasons.append(f"{name} clearance {v:.1f} mm < {SAFE_MARGIN_MM:g} mm")
             if verdict == "safe":
                 verdict = "caution"

@@ -86,6 +86,20 @@ HALF_MAX_WINDOW_MM = 2.0
 HALF_MAX_MIN_CONTRAST_HU = 150.0
 #: Refits of the axis through the wall mid-points.
 AXIS_ITERATIONS = 3
+#: In-plane (axial) transverse axis: the medial and lateral walls are found along the frame's
+#: right axis in axial planes of the vertebra at heights within :data:`AXIAL_HALF_HEIGHT_MM` of
+#: the pedicle's centre, every :data:`AXIAL_HEIGHT_STEP_MM`, and over :data:`AXIAL_HALF_LENGTH_MM`
+#: of depth on either side of the isthmus.  **Model choices**: the medial and lateral walls run
+#: cranio-caudally, nearly along a CT's slice normal, so their positions come from the in-plane
+#: pixels (0.7 mm on the example) even on 2.5 mm slices; a few mm around the pedicle's mid-height
+#: stay clear of its rounded superior and inferior borders (pedicle height >= 7 mm, Demiroz).
+AXIAL_HALF_HEIGHT_MM = 3.0
+AXIAL_HEIGHT_STEP_MM = 1.0
+AXIAL_HALF_LENGTH_MM = 10.0
+#: Largest transverse angle (deg, either way) accepted from the in-plane fit.  **Model choice**
+#: beyond the published range (thoracolumbar pedicles converge about -10 to +30 deg; Lien 2007,
+#: Kaur 2016, Demiroz).
+AXIAL_MAX_ANGLE_DEG = 40.0
 
 #: Published transverse (medio-lateral) pedicle width per level, mm: (mean, spread, source).
 #: T11, T12: Panjabi MM et al. Spine 1991;16(8):888-901, Table 5 (mean of right and left);
@@ -138,6 +152,8 @@ class PedicleAnatomy:
         Distance from the medial wall at the isthmus to the midline.
     outline_ras_mm : tuple of (3,) float
         Boundary of the isthmus section (for pictures and the AP-view rule).
+    transverse_source, sagittal_source : str
+        How each angle was measured (or why it fell back).
     """
 
     side: Side
@@ -153,6 +169,8 @@ class PedicleAnatomy:
     up_dir_ras: tuple[float, float, float]
     canal_gap_mm: float
     outline_ras_mm: tuple[tuple[float, float, float], ...] = ()
+    transverse_source: str = ""
+    sagittal_source: str = ""
 
 
 @dataclass
@@ -426,8 +444,11 @@ def _wall_midline(
     a_hi: float,
     width0: float,
     height0: float,
-) -> tuple[NDArray[np.float64], NDArray[np.float64]] | None:
+) -> tuple[NDArray[np.float64], NDArray[np.float64], bool] | None:
     """One refit of the pedicle axis from the mid-points between its opposite walls.
+
+    Returns the new point and axis, and whether the superior/inferior mid-points gave a slope
+    (the sagittal angle) rather than only an offset.
 
     Every :data:`MIDLINE_STEP_MM` of local depth between ``a_lo`` and ``a_hi``, rays leave the
     current axis towards the lateral, medial, superior and inferior walls.  Where a pair of
@@ -479,7 +500,9 @@ def _wall_midline(
     off_w = 0.5 * (dist[:, 0] - dist[:, 1])
     off_h = 0.5 * (dist[:, 2] - dist[:, 3])
 
-    def fit(ok: NDArray[np.bool_], off: NDArray[np.float64]) -> tuple[float, float] | None:
+    def fit(
+        ok: NDArray[np.bool_], off: NDArray[np.float64]
+    ) -> tuple[float, float, bool] | None:
         idx = np.flatnonzero(ok)
         if idx.size == 0:
             return None
@@ -488,7 +511,7 @@ def _wall_midline(
         run = min(runs, key=lambda r: float(np.min(np.abs(t[r]))))
         tt, oo = t[run], off[run]
         if tt.size < MIDLINE_MIN_POINTS or np.ptp(tt) < MIDLINE_MIN_SPAN_MM:
-            return float(np.median(oo)), 0.0
+            return float(np.median(oo)), 0.0, False
         for _ in range(2):
             slope, icpt = np.polyfit(tt, oo, 1)
             res = np.abs(oo - (icpt + slope * tt))
@@ -496,7 +519,7 @@ def _wall_midline(
             if keep.all() or keep.sum() < MIDLINE_MIN_POINTS:
                 break
             tt, oo = tt[keep], oo[keep]
-        return float(icpt), float(slope)
+        return float(icpt), float(slope), True
 
     fw, fh = fit(ok_w, off_w), fit(ok_h, off_h)
     if fw is None and fh is None:
@@ -512,7 +535,100 @@ def _wall_midline(
     new_d /= np.linalg.norm(new_d)
     if new_d @ np.asarray(fr.anterior) < 0:
         new_d = -new_d
-    return new_p, new_d
+    return new_p, new_d, fh is not None and fh[2]
+
+
+def _axial_midline(
+    model: VertebraModel,
+    side: Side,
+    u0: float,
+    a0: float,
+    s0: float,
+    slope0: float,
+    width0: float,
+) -> tuple[float, float, int] | None:
+    """Transverse axis of a pedicle in the vertebra's axial planes: ``(u at a0, du/da, rows)``.
+
+    In axial planes (constant local ``s``) within :data:`AXIAL_HALF_HEIGHT_MM` of ``s0``, each
+    row of constant depth ``a`` (every :data:`MIDLINE_STEP_MM` over
+    :data:`AXIAL_HALF_LENGTH_MM` around the isthmus' ``a0``) is walked from the current mid-line
+    along the frame's right axis to the pedicle's medial and lateral walls (label, refined to the
+    CT's half-maximum edge).  The mid-points of a bar's two walls along any fixed direction lie
+    on its mid-line, so the mid-points of the rows where the pedicle is free (walls no further
+    apart than :data:`FREE_TUBE_FACTOR` times the narrowest row near the isthmus: not yet merged
+    with the body, lamina, facets or transverse process) are fitted by a line ``u(a)``; three
+    refits, then the median over the planes.  Only the right axis' direction is sampled across
+    a wall, which lies nearly in a CT slice: the 2.5 mm slice spacing does not enter the
+    transverse angle.  ``None`` when no plane gives a fit.
+    """
+    fr = model.frame
+    sgn = 1.0 if side == "right" else -1.0
+    e_u = np.asarray(fr.right)
+    lat = sgn * e_u
+    a_rows = a0 + np.arange(-AXIAL_HALF_LENGTH_MM, AXIAL_HALF_LENGTH_MM + 1e-6, MIDLINE_STEP_MM)
+    da = a_rows - a0
+    n_h = round(AXIAL_HALF_HEIGHT_MM / AXIAL_HEIGHT_STEP_MM)
+    s_levels = s0 + AXIAL_HEIGHT_STEP_MM * np.arange(-n_h, n_h + 1)
+    step = 0.5 * SECTION_RES_MM
+    reach = FREE_TUBE_FACTOR * width0 * 1.5 + 4.0
+    steps = np.arange(0.0, reach + step, step)
+    dirs = np.stack([lat, -lat])
+    max_slope = math.tan(math.radians(AXIAL_MAX_ANGLE_DEG))
+    fits: list[tuple[float, float, int]] = []
+    for s_k in s_levels:
+        u_c, k_c = u0, slope0
+        res: tuple[float, float, int] | None = None
+        for _ in range(AXIS_ITERATIONS):
+            u_row = u_c + k_c * da
+            centres = fr.to_world(np.stack([u_row, a_rows, np.full_like(a_rows, s_k)], axis=1))
+            pts = centres[:, None, None, :] + steps[None, None, :, None] * dirs[None, :, None, :]
+            val = model._sample(model.bone.astype(np.float32), pts, order=1, cval=0.0)
+            out = val < 0.5
+            k = np.argmax(out, axis=2)
+            found = out.any(axis=2) & (k > 0)
+            kk = np.maximum(k, 1)
+            v0 = np.take_along_axis(val, (kk - 1)[..., None], axis=2)[..., 0]
+            v1 = np.take_along_axis(val, kk[..., None], axis=2)[..., 0]
+            frac = np.clip((v0 - 0.5) / np.maximum(v0 - v1, 1e-6), 0.0, 1.0)
+            dist = np.where(found, steps[kk - 1] + frac * step, np.inf)
+            dist = _half_max_walls(model, centres, dirs, dist)
+            centre_in = val[:, 0, 0] >= 0.5
+            w = dist[:, 0] + dist[:, 1]
+            near = centre_in & np.isfinite(w) & (np.abs(da) <= MIDLINE_NEAR_MM)
+            if not near.any():
+                res = None
+                break
+            w_min = float(np.min(np.where(near, w, np.inf)))
+            ok = centre_in & np.isfinite(w) & (w <= FREE_TUBE_FACTOR * w_min)
+            idx = np.flatnonzero(ok)
+            if idx.size == 0:
+                res = None
+                break
+            runs = np.split(idx, np.flatnonzero(np.diff(idx) > 1) + 1)
+            run = min(runs, key=lambda r: float(np.min(np.abs(da[r]))))
+            tt = da[run]
+            oo = 0.5 * (dist[run, 0] - dist[run, 1]) * sgn  # offset along +u
+            if tt.size < MIDLINE_MIN_POINTS or np.ptp(tt) < MIDLINE_MIN_SPAN_MM:
+                res = None
+                break
+            for _ in range(2):
+                kf, cf = np.polyfit(tt, oo, 1)
+                r_ = np.abs(oo - (cf + kf * tt))
+                keep = r_ <= max(MIDLINE_OUTLIER_MM, 2.0 * float(np.median(r_)))
+                if keep.all() or keep.sum() < MIDLINE_MIN_POINTS:
+                    break
+                tt, oo = tt[keep], oo[keep]
+            u_c, k_c = u_c + float(cf), k_c + float(kf)
+            if abs(k_c) > max_slope:
+                res = None
+                break
+            res = (u_c, k_c, int(tt.size))
+        if res is not None:
+            fits.append(res)
+    if not fits:
+        return None
+    arr = np.array(fits)
+    return float(np.median(arr[:, 0])), float(np.median(arr[:, 1])), int(arr[:, 2].sum())
 
 
 def _one_pedicle(model: VertebraModel, side: Side) -> PedicleAnatomy:
@@ -545,14 +661,50 @@ def _one_pedicle(model: VertebraModel, side: Side) -> PedicleAnatomy:
     w0 = float(sections[i0].width)  # type: ignore[union-attr]
     h0 = float(sections[i0].height)  # type: ignore[union-attr]
     point = point + ((sections[i0].centre - point) @ lat) * lat  # type: ignore[union-attr]
+    # 3-D refit (pass 2) from the pass-1 axis.
+    sag_ok = False
+    w_ok = False
     for _ in range(AXIS_ITERATIONS):
         new = _wall_midline(model, point, axis, lat, e_s, a_lo, a_hi, w0, h0)
         if new is None:
             break
-        p2, ax2 = new
+        p2, ax2, h_fitted = new
         if math.degrees(math.acos(min(1.0, abs(float(ax2 @ axis))))) > PASS2_MAX_TURN_DEG:
             break
-        point, axis = p2, ax2
+        point, axis, sag_ok = p2, ax2, h_fitted
+        w_ok = True
+    d_loc = fr.direction_to_local(axis)
+    if sag_ok:
+        tan_sag = float(d_loc[2] / max(d_loc[1], 1e-6))
+        sag_source = "superior/inferior half-maximum walls along the axis (3-D refit)"
+    else:
+        tan_sag = 0.0
+        sag_source = ("fallback: parallel to the endplates (the body's axial plane); the "
+                      "superior/inferior walls gave no free stretch long enough for a slope")
+    if w_ok:
+        tr_source = "medial/lateral half-maximum walls along the axis (3-D refit)"
+        ax2d = None
+    else:
+        # The 3-D refit was refused (e.g. thick slices): the transverse axis from the axial
+        # planes, where only in-plane pixels cross the medial and lateral walls.
+        i_loc = fr.to_local(sections[i0].centre)  # type: ignore[union-attr]
+        ax2d = _axial_midline(model, side, float(i_loc[0]), float(i_loc[1]), float(i_loc[2]),
+                              slope, w0)
+        if ax2d is not None:
+            u_mid, k_mid, n_rows = ax2d
+            axis = fr.direction_to_world([k_mid, 1.0, tan_sag])
+            axis /= np.linalg.norm(axis)
+            p_loc = fr.to_local(point)
+            p_loc[0] = u_mid + k_mid * (p_loc[1] - i_loc[1])
+            point = fr.to_world(p_loc)
+            tr_source = (f"axial planes (3-D refit refused): medial/lateral half-maximum walls, "
+                         f"{n_rows} rows at "
+                         f"{2 * round(AXIAL_HALF_HEIGHT_MM / AXIAL_HEIGHT_STEP_MM) + 1} heights")
+        else:
+            tr_source = ("fallback: line through the coronal sections' centroids (3-D refit "
+                         "refused, no free stretch of pedicle in the axial planes)")
+            axis = fr.direction_to_world([d_loc[0] / max(d_loc[1], 1e-6), 1.0, tan_sag])
+            axis /= np.linalg.norm(axis)
     # --- isthmus: narrowest section perpendicular to the axis ------------------------------------
     w_dir = np.cross(e_s, axis)
     w_dir /= np.linalg.norm(w_dir)
@@ -596,6 +748,8 @@ def _one_pedicle(model: VertebraModel, side: Side) -> PedicleAnatomy:
         up_dir_ras=tup(h_dir),
         canal_gap_mm=gap,
         outline_ras_mm=tuple(tup(p) for p in ist.outline[:: max(1, len(ist.outline) // 120)]),
+        transverse_source=tr_source,
+        sagittal_source=sag_source,
     )
 
 

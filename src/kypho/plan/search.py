@@ -52,6 +52,10 @@ TARGET_DEPTH_FRACTION = 0.75
 #: pedicle's axis are tried.  **Model choice**: from the anterior-third boundary (2/3,
 #: openradiology.org) to :data:`TARGET_DEPTH_FRACTION`.
 AXIS_TARGET_DEPTH_FRACTIONS = (0.67, 0.71, TARGET_DEPTH_FRACTION)
+#: Least distance of a bipedicular target from the midline, as a fraction of the body's
+#: half-width at the target depth.  **Model choice**: each trocar fills its own half of the body
+#: (bipedicular kyphoplasty places one balloon per side, clinical-anchors 3a).
+BIPEDICULAR_MIN_HALF_FRACTION = 0.15
 #: Score penalty per degree away from the pedicle axis (bipedicular).  **Model choice**.
 AXIS_PENALTY_MM_PER_DEG = 0.25
 #: Clearance (mm, beyond the trocar's radius) above which the bipedicular score no longer grows,
@@ -125,6 +129,12 @@ def _entry(model: VertebraModel, through: NDArray, d: NDArray) -> NDArray[np.flo
     return through - max(back, 0.0) * d
 
 
+#: How many distinct top-scoring candidates are evaluated in full before ranking: the search's
+#: fast clearance score and the full evaluation can disagree near the entry, so a few more
+#: than the options kept are checked (a cost/benefit choice).
+FULL_EVALUATIONS = 8
+
+
 def search_paths(
     model: VertebraModel,
     pedicle: PedicleAnatomy,
@@ -159,7 +169,7 @@ def search_paths(
     elif approach == "extrapedicular":
         us = sgn * np.linspace(0.1, 0.5, 5) * half_w
     else:
-        us = sgn * np.linspace(0.15, 0.75, 9) * half_w
+        us = sgn * np.linspace(BIPEDICULAR_MIN_HALF_FRACTION, 0.75, 9) * half_w
     ss = s_mid + np.array([-0.2, 0.0, 0.2]) * half_h
     targets_l = [fr.to_world([u, a_t, s]) for u in us for s in ss]
     if mode == "bipedicular" and approach == "transpedicular":
@@ -174,8 +184,14 @@ def search_paths(
             hit = i_loc + k * d_loc
             s_mid_k, half_h_k, half_w_k = _body_extent(model, a_k)
             # Inside the body's outline at that depth (the body clearance is scored anyway).
-            if 0.0 < sgn * hit[0] < 0.9 * half_w_k and abs(hit[2] - s_mid_k) < 0.7 * half_h_k:
+            # Bipedicular targets stay in their own half of the body (at least
+            # BIPEDICULAR_MIN_HALF_FRACTION of the half-width from the midline): an axis that
+            # converges steeply must not pull the tip onto the midline.
+            lo_u = BIPEDICULAR_MIN_HALF_FRACTION * half_w_k
+            if lo_u <= sgn * hit[0] < 0.9 * half_w_k and abs(hit[2] - s_mid_k) < 0.7 * half_h_k:
                 for du in (-1.5, 0.0, 1.5):
+                    if sgn * (hit[0] + du) < lo_u:
+                        continue
                     for ds in (-1.5, 0.0, 1.5):
                         targets_l.append(fr.to_world([hit[0] + du, a_k, hit[2] + ds]))
     targets = np.array(targets_l)
@@ -225,7 +241,7 @@ def search_paths(
     for i in order:
         if all(np.linalg.norm(T[i] - T[j]) + np.linalg.norm(P[i] - P[j]) > 2.0 for j in chosen):
             chosen.append(int(i))
-        if len(chosen) >= max(n_options, 1):
+        if len(chosen) >= max(n_options, FULL_EVALUATIONS):
             break
     out = []
     for i in chosen:
@@ -244,7 +260,7 @@ def search_paths(
         out.append(evaluate_path(model, path, pedicle=pedicle, volume=volume))
     rank = {"safe": 0, "caution": 1, "unsafe": 2}
     out.sort(key=lambda p: (rank[p.verdict or "unsafe"], -p.score))
-    return tuple(out)
+    return tuple(out[: max(n_options, 1)])
 
 
 def plan_level(
