@@ -163,7 +163,8 @@ def cohort(n: int, seed: int, tally: Tally, *, progress=None) -> None:
         start = float(rng.uniform(4.0, 7.0))
         vp_cement = str(rng.choice(["low_viscosity", "standard", "high_viscosity"]))
         kp_cement = str(rng.choice(["standard", "high_viscosity"]))
-        vp_volume = float(rng.uniform(2.5, 5.0))
+        # a small crushed body cannot take the whole drawn volume: at most 90 % of its pores
+        vp_volume = min(float(rng.uniform(2.5, 5.0)), 0.9 * model.pore_volume_ml)
         vp_tips, vp_axes = default_approach(case, level, model, technique="vertebroplasty",
                                             bipedicular=bipedicular)
         kp_tips, kp_axes = default_approach(case, level, model, technique="kyphoplasty",

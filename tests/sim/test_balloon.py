@@ -106,3 +106,20 @@ def test_wedge_angle_sign_and_bad_inputs():
         inflate(m, [(0.0, 0.0, 0.0)], volume_ml=4.0)
     with pytest.raises(InvalidParameterError, match="outside the cancellous bone"):
         inflate(m, [(0.0, 60.0, 0.0)])
+
+
+def test_each_balloon_stops_at_the_cortex_on_its_own():
+    # bipedicular: the balloon placed 4 mm from the right wall stops there, while the one in
+    # the left half, with room, keeps growing to the device volume
+    m = _model()
+    near, free = (15.0, 0.0, -2.0), (-8.0, 0.0, -2.0)
+    alone = inflate(m, [near])
+    assert alone.stop_reason == "balloon touched the cortex"
+    pair = inflate(m, [near, free])
+    assert "1 of 2 balloons stopped earlier at the cortex" in pair.stop_reason
+    right = pair.cavity & (m.ijk_to_ras(np.indices(m.shape).reshape(3, -1).T)[:, 0] > 3.5
+                           ).reshape(m.shape)
+    left = pair.cavity & ~right
+    vvox = m.voxel_volume_mm3 / 1000.0
+    assert right.sum() * vvox == pytest.approx(alone.cavity_volume_ml, abs=0.15)
+    assert left.sum() * vvox == pytest.approx(3.0, abs=0.05)

@@ -171,3 +171,21 @@ def test_kyphoplasty_balloons_sit_half_a_balloon_behind_the_planned_targets(case
         assert float(back @ np.asarray(ax)) == pytest.approx(half, abs=1.5)
         assert m.fluid[tuple(np.rint(m.ras_to_ijk(centre)).astype(int))]
     assert "behind the planned targets" in note
+
+
+def test_a_balloon_stopped_early_at_the_cortex_is_explained(case):
+    from scipy import ndimage
+
+    from kypho.sim.pipeline import simulate_case
+
+    m = build_bone_model(body_from_case(case, "L1"))
+    to_wall = ndimage.distance_transform_edt(~m.wall, sampling=m.spacing_mm)
+    # a cancellous voxel 2-3 mm from the cortex: the balloon meets it at once
+    ijk = np.argwhere(m.fluid & (to_wall >= 2.0) & (to_wall <= 3.0))[0]
+    tip = m.ijk_to_ras(ijk[None])[0]
+    run = simulate_case(case, "L1", technique="kyphoplasty", model=m, tips_ras_mm=[tip],
+                        frames=False)
+    bal = run.result.balloon
+    assert bal is not None and bal.cavity_volume_ml < 1.0
+    note = [n for n in run.result.notes if "stopped at the cortex" in n]
+    assert note and f"{float(to_wall[tuple(ijk)]):.1f} mm from the nearest cortex" in note[0]

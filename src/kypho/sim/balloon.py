@@ -35,7 +35,9 @@ No published balloon-compaction model was found (``biomech-anchors.md`` section 
    fracture debris it tamps there close the break (model assumption, the usual explanation of
    kyphoplasty's lower leak rate); breaks elsewhere stay open.
 6. Stops, as a surgeon would: the device volume, the pressure cap, contact with the lateral,
-   anterior or posterior cortex, or a cortical breach (the balloon reaching an opening).
+   anterior or posterior cortex, or a cortical breach (the balloon reaching an opening).  The
+   balloons of a bipedicular pair are watched one by one: the one that reaches the cortex
+   stops, the other goes on; a breach stops both.
 
 Device figures: Kyphon Xpander IBT sizes 10/3, 15/3, 20/3 and Express 10/2, 15/2 (Medtronic IFU
 M708348B151E).  The meaning of "15/3" was NOT FOUND in the IFU pages read; we read it as
@@ -306,6 +308,8 @@ def inflate(
     stop = "balloon volume reached"
     sup_contact = inf_contact = False
     p_last = 0.0
+    halted = [False] * len(tips)  # stopped at the cortex
+    capped = [False] * len(tips)  # could not grow below the pressure cap
     n_steps = int(np.ceil(volume_ml / step_ml - 1e-9))
 
     def next_sigma(b: int) -> float:
@@ -316,7 +320,8 @@ def inflate(
 
     for k in range(1, n_steps + 1):
         v_target = min(k * step_ml, volume_ml) * 1000.0  # per balloon, mm^3
-        p_next = min(next_sigma(b) for b in range(len(tips)))
+        active = [b for b in range(len(tips)) if not halted[b]]
+        p_next = min(next_sigma(b) for b in active)
         can_lift = (
             (sup_contact or inf_contact) and model.normal_heights_mm is not None
             and any(h < n - 1e-6 for h, n in zip(heights, model.normal_heights_mm, strict=True))
@@ -325,7 +330,7 @@ def inflate(
             area_mm2 = _projected_area_mm2(model, cavity_f.reshape(model.shape))
             p_lift = preload_n / max(area_mm2, 1e-6)
             if p_lift < p_next and area_mm2 > 0:
-                dv = step_ml * 1000.0 * len(tips)
+                dv = step_ml * 1000.0 * len(active)
                 x_b = float(np.mean([(t - centroid) @ a_ax for t in tips])) + model.depth_mm / 2
                 new_heights = _lift_heights(model, heights, dv / area_mm2, x_b)
                 # volume actually lifted under the balloon(s)
@@ -349,13 +354,14 @@ def inflate(
             stop = "balloon cannot expand further (enclosed by cortex)"
             break
         added: list[int] = []
-        hit = 0
-        for b in range(len(tips)):
+        hits = [0] * len(tips)
+        for b in active:
             env, d = envs[b]
             need = round((v_target - lift_total / len(tips)) / vvox) - count[b]
             h = heaps[b]
             while need > 0:
                 if next_sigma(b) > cap or not h:
+                    capped[b] = True
                     break
                 _key, _sig, _dd, v = heapq.heappop(h)
                 cavity_f[v] = True
@@ -366,7 +372,7 @@ def inflate(
                     nb = v + off
                     what = int(touch_f[nb])
                     if what in (1, 4):  # side cortex, breach (4 outranks 1)
-                        hit = max(hit, what)
+                        hits[b] = max(hits[b], what)
                     elif what == 2:
                         sup_contact = True
                     elif what == 3:
@@ -387,12 +393,19 @@ def inflate(
         _deposit(bmd, cavity_f.reshape(model.shape), fluid, mass)
         p_last = max(p_step, 0.0)
         pv.append(((float(cavity_f.sum()) * vvox + lift_total) / 1000.0, p_last))
-        if hit == 4:
+        if 4 in hits:
             stop = "cortical breach (balloon reached a cortical opening)"
             break
-        if hit == 1:
+        # each balloon is watched on its own: one at the cortex stops, the other goes on
+        for b in active:
+            halted[b] = halted[b] or hits[b] == 1
+        if all(halted):
             stop = "balloon touched the cortex"
             break
+    if stop == "balloon volume reached" and any(capped):
+        stop = f"pressure cap {cap:.2f} MPa reached"
+    if stop != "balloon touched the cortex" and any(halted):
+        stop += f" ({sum(halted)} of {len(tips)} balloons stopped earlier at the cortex)"
     cavity = cavity_f.reshape(model.shape)
     heights_inflated = heights
     after = tuple(

@@ -22,6 +22,7 @@ from typing import Literal
 
 import numpy as np
 from numpy.typing import ArrayLike
+from scipy import ndimage
 
 from kypho.core.case import Case
 from kypho.core.levels import parse_level
@@ -203,6 +204,27 @@ def _balloons_behind_targets(
     return tuple(centres), note  # type: ignore[return-value]
 
 
+#: Below this total balloon volume (mL) a stop at the cortex is explained in the notes: a
+#: single 15/3 or 10/3 balloon holds 3 mL (Kyphon IFU), so 1 mL is a third of one balloon.
+_SMALL_BALLOON_ML = 1.0
+
+
+def _little_room_note(model: BoneModel, centres: Sequence[ArrayLike], volume_ml: float,
+                      planned: bool) -> str:
+    """Why the balloon(s) stopped early: each centre's distance to the nearest cortex."""
+    to_wall = ndimage.distance_transform_edt(~model.wall, sampling=model.spacing_mm)
+    gaps = []
+    for c in centres:
+        ijk = np.clip(np.rint(model.ras_to_ijk(np.asarray(c, float))).astype(int), 0,
+                      np.array(model.shape) - 1)
+        gaps.append(f"{float(to_wall[tuple(ijk)]):.1f}")
+    hint = (" (behind the planned targets; kypho simulate --no-plan uses the central "
+            "default targets)"
+            if planned else "")
+    return (f"the balloon(s) stopped at the cortex at {volume_ml:.2f} mL: centres "
+            f"{', '.join(gaps)} mm from the nearest cortex{hint}")
+
+
 def build_case_model(case: Case, level: str, *, seed: int = 0, spacing_mm: float = 1.0
                      ) -> BoneModel:
     """The porous model of ``level`` of ``case`` (see :func:`body_from_case`)."""
@@ -287,6 +309,11 @@ def simulate_case(
         start_time_min=start_time_min, balloon=balloon, seed=seed, mode=mode,
         progress=None if progress is None else (lambda f, m: progress(0.8 * f, m)),
     )
+    bal = result.balloon
+    if (bal is not None and bal.cavity_volume_ml < _SMALL_BALLOON_ML
+            and ("cortex" in bal.stop_reason or "breach" in bal.stop_reason)):
+        planned = tips_ras_mm is None and approach is not None and approach.tips_are_targets
+        extra = (*extra, _little_room_note(model, tips, bal.cavity_volume_ml, planned))
     if extra:
         result = replace(result, notes=tuple(result.notes) + tuple(extra))
     shown: tuple[ProcedureFrame, ...] = ()
