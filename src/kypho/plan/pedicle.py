@@ -393,6 +393,29 @@ def _perpendicular_sections(
     ]
 
 
+def _wall_distances(
+    model: VertebraModel, centres: NDArray, dirs: NDArray, steps: NDArray
+) -> tuple[NDArray[np.float64], NDArray[np.float32]]:
+    """Distance (mm) from each centre to the bone's surface along each direction.
+
+    The label, interpolated linearly along the rays at ``steps`` (evenly spaced from 0), is
+    sampled as ``val`` (n_centres, n_dirs, n_steps); the surface is where it crosses one half,
+    to a sub-step, then refined on the CT by :func:`_half_max_walls`.  No crossing: ``inf``.
+    """
+    step = float(steps[1] - steps[0])
+    pts = centres[:, None, None, :] + steps[None, None, :, None] * dirs[None, :, None, :]
+    val = model._sample(model.bone.astype(np.float32), pts, order=1, cval=0.0)
+    out = val < 0.5
+    k = np.argmax(out, axis=2)
+    found = out.any(axis=2) & (k > 0)
+    kk = np.maximum(k, 1)
+    v0 = np.take_along_axis(val, (kk - 1)[..., None], axis=2)[..., 0]
+    v1 = np.take_along_axis(val, kk[..., None], axis=2)[..., 0]
+    frac = np.clip((v0 - 0.5) / np.maximum(v0 - v1, 1e-6), 0.0, 1.0)
+    dist = np.where(found, steps[kk - 1] + frac * step, np.inf)
+    return _half_max_walls(model, centres, dirs, dist), val
+
+
 def _half_max_walls(
     model: VertebraModel,
     centres: NDArray[np.float64],
@@ -476,18 +499,7 @@ def _wall_midline(
     step = 0.5 * SECTION_RES_MM
     steps = np.arange(0.0, reach + step, step)
     dirs = np.stack([w_dir, -w_dir, h_dir, -h_dir])
-    pts = centres[:, None, None, :] + steps[None, None, :, None] * dirs[None, :, None, :]
-    val = model._sample(model.bone.astype(np.float32), pts, order=1, cval=0.0)  # (n_t, 4, n)
-    out = val < 0.5
-    k = np.argmax(out, axis=2)
-    found = out.any(axis=2) & (k > 0)
-    kk = np.maximum(k, 1)
-    v0 = np.take_along_axis(val, (kk - 1)[..., None], axis=2)[..., 0]
-    v1 = np.take_along_axis(val, kk[..., None], axis=2)[..., 0]
-    frac = np.clip((v0 - 0.5) / np.maximum(v0 - v1, 1e-6), 0.0, 1.0)
-    # Where the label (interpolated linearly) crosses one half: the surface, to a sub-step.
-    dist = np.where(found, steps[kk - 1] + frac * step, np.inf)
-    dist = _half_max_walls(model, centres, dirs, dist)
+    dist, val = _wall_distances(model, centres, dirs, steps)  # (n_t, 4)
     centre_in = (val[:, :, 0] >= 0.5).all(axis=1)
     w_sum, h_sum = dist[:, 0] + dist[:, 1], dist[:, 2] + dist[:, 3]
     near = centre_in & (np.abs(t) <= MIDLINE_NEAR_MM)
@@ -581,17 +593,7 @@ def _axial_midline(
         for _ in range(AXIS_ITERATIONS):
             u_row = u_c + k_c * da
             centres = fr.to_world(np.stack([u_row, a_rows, np.full_like(a_rows, s_k)], axis=1))
-            pts = centres[:, None, None, :] + steps[None, None, :, None] * dirs[None, :, None, :]
-            val = model._sample(model.bone.astype(np.float32), pts, order=1, cval=0.0)
-            out = val < 0.5
-            k = np.argmax(out, axis=2)
-            found = out.any(axis=2) & (k > 0)
-            kk = np.maximum(k, 1)
-            v0 = np.take_along_axis(val, (kk - 1)[..., None], axis=2)[..., 0]
-            v1 = np.take_along_axis(val, kk[..., None], axis=2)[..., 0]
-            frac = np.clip((v0 - 0.5) / np.maximum(v0 - v1, 1e-6), 0.0, 1.0)
-            dist = np.where(found, steps[kk - 1] + frac * step, np.inf)
-            dist = _half_max_walls(model, centres, dirs, dist)
+            dist, val = _wall_distances(model, centres, dirs, steps)
             centre_in = val[:, 0, 0] >= 0.5
             w = dist[:, 0] + dist[:, 1]
             near = centre_in & np.isfinite(w) & (np.abs(da) <= MIDLINE_NEAR_MM)
