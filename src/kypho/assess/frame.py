@@ -260,6 +260,18 @@ def _find_canal(loc: NDArray[np.float64], gp: float) -> CanalInfo | None:
     )
 
 
+def _bisecting_normal(u: NDArray, v: NDArray, w_a: NDArray, w_b: NDArray) -> NDArray:
+    """Unit bisector of the normals of the planes ``w = a u + b v + c`` fitted to two surfaces
+    (the two endplates, or the two side walls), in the (u, v, w) frame."""
+    normals = []
+    for w in (w_a, w_b):
+        a, b, _ = _fit_plane(u, v, w)
+        n = np.array([-a, -b, 1.0])
+        normals.append(n / np.linalg.norm(n))
+    s = normals[0] + normals[1]
+    return s / np.linalg.norm(s)
+
+
 def _fit_plane(x: NDArray, y: NDArray, z: NDArray) -> tuple[float, float, float]:
     """Least-squares plane ``z = a x + b y + c`` with one pass of outlier rejection."""
     A = np.column_stack([x, y, np.ones_like(x)])
@@ -294,12 +306,7 @@ def _endplate_axis(loc: NDArray[np.float64], gp: float) -> NDArray[np.float64] |
     sel = np.isfinite(top) & (np.abs(cu - uc) <= 0.3 * width) & (np.abs(cv - vc) <= 0.3 * depth)
     if sel.sum() < 9:
         return None
-    at, bt, _ = _fit_plane(cu[sel], cv[sel], top[sel])
-    ab, bb, _ = _fit_plane(cu[sel], cv[sel], bot[sel])
-    nt = np.array([-at, -bt, 1.0])
-    nb = np.array([-ab, -bb, 1.0])
-    s = nt / np.linalg.norm(nt) + nb / np.linalg.norm(nb)
-    return s / np.linalg.norm(s)
+    return _bisecting_normal(cu[sel], cv[sel], top[sel], bot[sel])
 
 
 class MaskSampler:
@@ -392,12 +399,7 @@ def _refine_superior_subvoxel(
     ok = np.isfinite(w_in) & np.isfinite(w_out)
     if ok.sum() < 9:
         return frame
-    at, bt, _ = _fit_plane(uf[ok], vf[ok], w_out[ok])
-    ab, bb, _ = _fit_plane(uf[ok], vf[ok], w_in[ok])
-    nt = np.array([-at, -bt, 1.0])
-    nb = np.array([-ab, -bb, 1.0])
-    s = nt / np.linalg.norm(nt) + nb / np.linalg.norm(nb)
-    s = (s / np.linalg.norm(s)) @ frame.matrix
+    s = _bisecting_normal(uf[ok], vf[ok], w_out[ok], w_in[ok]) @ frame.matrix
     return VertebraFrame.from_axes(frame.origin_ras_mm, s, frame.anterior)
 
 
