@@ -145,7 +145,8 @@ def get_balloon(balloon: str | Balloon) -> Balloon:
 class BalloonResult:
     """Outcome of the inflation.
 
-    ``pv_curve`` is an (n, 2) array of total balloon volume (mL) and pressure (MPa).
+    ``pv_curve`` is an (n, 2) array of total balloon volume (mL) and pressure (MPa);
+    ``stopped_at_wall`` is true when a balloon stopped at the cortex or at a breach.
     """
 
     cavity: NDArray[np.bool_]
@@ -161,6 +162,7 @@ class BalloonResult:
     wedge_angle_before_deg: float
     wedge_angle_after_deg: float
     model: BoneModel
+    stopped_at_wall: bool = False
 
 
 def wedge_angle_deg(heights_mm: Sequence[float], depth_mm: float) -> float:
@@ -310,6 +312,7 @@ def inflate(
     p_last = 0.0
     halted = [False] * len(tips)  # stopped at the cortex
     capped = [False] * len(tips)  # could not grow below the pressure cap
+    breached = False
     n_steps = int(np.ceil(volume_ml / step_ml - 1e-9))
 
     def next_sigma(b: int) -> float:
@@ -395,6 +398,7 @@ def inflate(
         pv.append(((float(cavity_f.sum()) * vvox + lift_total) / 1000.0, p_last))
         if 4 in hits:
             stop = "cortical breach (balloon reached a cortical opening)"
+            breached = True
             break
         # each balloon is watched on its own: one at the cortex stops, the other goes on
         for b in active:
@@ -440,6 +444,7 @@ def inflate(
         wedge_angle_before_deg=wedge_angle_deg(heights_before, model.depth_mm),
         wedge_angle_after_deg=wedge_angle_deg(after, model.depth_mm),
         model=new_model,
+        stopped_at_wall=any(halted) or breached,
     )
 
 

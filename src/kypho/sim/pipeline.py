@@ -215,9 +215,7 @@ def _little_room_note(model: BoneModel, centres: Sequence[ArrayLike], volume_ml:
     to_wall = ndimage.distance_transform_edt(~model.wall, sampling=model.spacing_mm)
     gaps = []
     for c in centres:
-        ijk = np.clip(np.rint(model.ras_to_ijk(np.asarray(c, float))).astype(int), 0,
-                      np.array(model.shape) - 1)
-        gaps.append(f"{float(to_wall[tuple(ijk)]):.1f}")
+        gaps.append(f"{float(to_wall[model.nearest_fluid_voxel(c, what='balloon centre')]):.1f}")
     hint = (" (behind the planned targets; kypho simulate --no-plan uses the central "
             "default targets)"
             if planned else "")
@@ -310,8 +308,7 @@ def simulate_case(
         progress=None if progress is None else (lambda f, m: progress(0.8 * f, m)),
     )
     bal = result.balloon
-    if (bal is not None and bal.cavity_volume_ml < _SMALL_BALLOON_ML
-            and ("cortex" in bal.stop_reason or "breach" in bal.stop_reason)):
+    if bal is not None and bal.stopped_at_wall and bal.cavity_volume_ml < _SMALL_BALLOON_ML:
         planned = tips_ras_mm is None and approach is not None and approach.tips_are_targets
         extra = (*extra, _little_room_note(model, tips, bal.cavity_volume_ml, planned))
     if extra:
