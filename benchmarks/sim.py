@@ -361,7 +361,7 @@ def main(argv: list[str] | None = None) -> int:
         cohort(n, args.seed, tally, progress=lambda d: bar.update(task, completed=d))
     print_cohort(tally, report)
     if args.json:
-        from kypho.io.atomic import write_text_atomic
+        from kypho.core.atomic import write_text_atomic
 
         write_text_atomic(args.json, json.dumps(report, indent=2, default=float))
     return 0

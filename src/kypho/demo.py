@@ -62,8 +62,8 @@ def _assess_step(flow: _Flow) -> list[Section]:
 
 
 def _fluoro_step(flow: _Flow) -> list[Section]:
+    from kypho.core.atomic import write_bytes_atomic
     from kypho.fluoro.report import fluoro_section
-    from kypho.io.atomic import write_bytes_atomic
 
     section = fluoro_section(flow.case, level=flow.level, size=256)
     for n, fig in enumerate(section.figures):
@@ -72,7 +72,7 @@ def _fluoro_step(flow: _Flow) -> list[Section]:
 
 
 def _plan_step(flow: _Flow) -> list[Section]:
-    from kypho.io.atomic import write_bytes_atomic
+    from kypho.core.atomic import write_bytes_atomic
     from kypho.plan import plan_level, plan_section, write_plan_json, write_slicer_markups
 
     plan = plan_level(flow.case, flow.level, gauge=11)
@@ -87,7 +87,7 @@ def _plan_step(flow: _Flow) -> list[Section]:
 
 
 def _simulate_step(flow: _Flow) -> list[Section]:
-    from kypho.io.atomic import write_bytes_atomic
+    from kypho.core.atomic import write_bytes_atomic
     from kypho.sim import simulate_case
     from kypho.sim.frames import contact_sheet_png
     from kypho.sim.pipeline import build_case_model, case_approach
@@ -126,7 +126,7 @@ def _simulate_step(flow: _Flow) -> list[Section]:
 def _aftercare_step(flow: _Flow) -> list[Section]:
     from kypho.aftercare import Patient, make_plan, plan_to_fhir_json, plan_to_ics, plan_to_pdf
     from kypho.aftercare.report import aftercare_section
-    from kypho.io.atomic import write_bytes_atomic, write_text_atomic
+    from kypho.core.atomic import write_bytes_atomic, write_text_atomic
 
     patient = Patient(
         "demo",

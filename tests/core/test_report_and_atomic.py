@@ -3,7 +3,7 @@ import os
 
 import pytest
 
-from kypho.io.atomic import atomic_path, write_text_atomic
+from kypho.core.atomic import atomic_path, write_text_atomic
 from kypho.report import DISCLAIMER, Figure, Section, render_html, write_report
 
 
@@ -38,7 +38,7 @@ def test_report_orders_sections_and_embeds_figures(tmp_path):
 def test_atomic_files_get_ordinary_permissions(tmp_path):
     import os
 
-    from kypho.io.atomic import write_text_atomic
+    from kypho.core.atomic import write_text_atomic
 
     mask = os.umask(0o022)
     try:
@@ -51,8 +51,8 @@ def test_atomic_files_get_ordinary_permissions(tmp_path):
 def test_unwritable_target_is_a_clear_error(tmp_path):
     import pytest
 
+    from kypho.core.atomic import write_text_atomic
     from kypho.errors import OutputFileError
-    from kypho.io.atomic import write_text_atomic
 
     blocker = tmp_path / "file"
     blocker.write_text("I am a file, not a folder")

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from kypho.core import LEVEL_IDS, Case, LabelMap, Volume
+from kypho.core.truth import PhantomTruth
 from kypho.errors import (
     EmptyLabelMapError,
     FormatError,
@@ -27,7 +28,6 @@ from kypho.io import (
     write_dicom_series,
     write_nifti,
 )
-from kypho.phantom.truth import PhantomTruth
 
 
 def _raw_labels(tmp_path, ids_by_slab, name="lab.nii.gz", affine=None, shape=(4, 4, 6)):

@@ -8,8 +8,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import ndimage
 
+from kypho.core.truth import CorticalBreak
 from kypho.errors import InvalidParameterError, NotMeasurableError
-from kypho.phantom.truth import CorticalBreak
 from kypho.sim.bone import (
     DEFAULT_CALIBRATION,
     BodyGeometry,

@@ -25,8 +25,8 @@ from fhir.resources.R4B.bundle import Bundle
 from pydantic import BaseModel, ValidationError
 
 from kypho.aftercare.engine import AftercarePlan, DatedRule, format_date
+from kypho.core.atomic import write_text_atomic
 from kypho.errors import FormatError
-from kypho.io.atomic import write_text_atomic
 from kypho.report import DISCLAIMER
 
 __all__ = [

@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 from icalendar import Alarm, Calendar, Event
 
 from kypho.aftercare.engine import AftercarePlan, DatedRule, format_date
-from kypho.io.atomic import write_bytes_atomic
+from kypho.core.atomic import write_bytes_atomic
 from kypho.report import DISCLAIMER
 
 __all__ = ["PRODID", "plan_to_ics", "write_ics"]

@@ -26,7 +26,7 @@ from kypho.aftercare.engine import (
     Status,
     format_date,
 )
-from kypho.io.atomic import write_bytes_atomic
+from kypho.core.atomic import write_bytes_atomic
 
 __all__ = ["BODY_PT", "HANDOUT_DISCLAIMER", "plan_to_pdf", "rule_date_phrase", "write_handout"]
 

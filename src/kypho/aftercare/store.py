@@ -18,8 +18,8 @@ from kypho.aftercare.engine import Patient
 from kypho.aftercare.errors import AftercareInputError
 from kypho.aftercare.followup import QuestionnaireAnswer
 from kypho.aftercare.walking import WalkEntry
+from kypho.core.atomic import write_text_atomic
 from kypho.errors import FormatError, InputFileError
-from kypho.io.atomic import write_text_atomic
 
 __all__ = [
     "RECORD_FORMAT",

@@ -24,10 +24,10 @@ from numpy.typing import NDArray
 from scipy import ndimage
 
 from kypho.assess.model import Assessment, VertebraAssessment
+from kypho.core.atomic import write_bytes_atomic, write_text_atomic
 from kypho.core.case import Case
 from kypho.core.levels import LEVEL_IDS
 from kypho.errors import FormatError
-from kypho.io.atomic import write_bytes_atomic, write_text_atomic
 from kypho.report import Figure, Section, figure_from_matplotlib
 
 __all__ = [

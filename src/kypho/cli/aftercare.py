@@ -199,8 +199,8 @@ def _png(fig: object) -> bytes:
 
 def _write_files(out: Path, files: dict[str, bytes]) -> None:
     """Write each file atomically; an unwritable folder is one clear error (exit 2)."""
+    from kypho.core.atomic import write_bytes_atomic
     from kypho.errors import InputFileError
-    from kypho.io.atomic import write_bytes_atomic
 
     if out.exists() and not out.is_dir():
         raise InputFileError(f"cannot write to {out}: it is a file, not a folder")
@@ -525,7 +525,7 @@ def protocol_cmd(
     """Write kypho's default protocol (TOML) for a clinic to copy and edit."""
     from kypho.aftercare.errors import AftercareInputError
     from kypho.aftercare.protocol import default_protocol_text
-    from kypho.io.atomic import write_text_atomic
+    from kypho.core.atomic import write_text_atomic
 
     if out.exists() and not force:
         raise AftercareInputError(f"{out} exists (use --force to replace it)")

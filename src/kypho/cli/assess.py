@@ -58,9 +58,9 @@ def assess_command(
     )
     from kypho.assess.pipeline import NoLabelsError, labels_help
     from kypho.assess.segment import segment_vertebrae, totalsegmentator_command
+    from kypho.core.atomic import write_bytes_atomic, write_text_atomic
     from kypho.errors import InvalidParameterError
     from kypho.io import load_case
-    from kypho.io.atomic import write_bytes_atomic, write_text_atomic
 
     loaded = load_case(case, labels=labels, labels_scheme=labels_scheme)  # type: ignore[arg-type]
     if loaded.labels is None:

@@ -37,8 +37,8 @@ def plan_command(
     import matplotlib
 
     matplotlib.use("Agg")
+    from kypho.core.atomic import write_bytes_atomic
     from kypho.io import load_case
-    from kypho.io.atomic import write_bytes_atomic
     from kypho.plan.figures import plan_figure
     from kypho.plan.markups import write_plan_json, write_slicer_markups
     from kypho.plan.search import plan_level

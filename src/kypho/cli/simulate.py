@@ -65,9 +65,9 @@ def simulate_command(
     """Simulate kyphoplasty (balloon, then cement) or vertebroplasty (cement) on one level and
     write the summary, cement slices, balloon P-V curve, fluoroscopy contact sheet and
     animation, and a report page comparing the techniques."""
+    from kypho.core.atomic import write_bytes_atomic, write_text_atomic
     from kypho.errors import InvalidParameterError
     from kypho.io import load_case
-    from kypho.io.atomic import write_bytes_atomic, write_text_atomic
     from kypho.report import write_report
     from kypho.sim.frames import animation_gif, contact_sheet_png
     from kypho.sim.pipeline import build_case_model, case_approach, simulate_case

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from kypho.core.volume import LabelMap, Volume, check_same_grid
 
 if TYPE_CHECKING:
-    from kypho.phantom.truth import PhantomTruth
+    from kypho.core.truth import PhantomTruth
 
 __all__ = ["Case"]
 
@@ -35,7 +35,7 @@ class Case:
     source : Path or None
         Where the case was read from.
     tissue : LabelMap or None
-        For a phantom, the tissue class of every voxel (:class:`kypho.phantom.truth.Tissue` ids)
+        For a phantom, the tissue class of every voxel (:class:`kypho.core.truth.Tissue` ids)
         on the CT's grid; ``None`` for a real CT.
     """
 

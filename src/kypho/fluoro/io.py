@@ -1,6 +1,6 @@
 """Writing frames: PNG (monitor picture), .npy (line integrals), DICOM XA (with geometry).
 
-Every write is atomic (:mod:`kypho.io.atomic`): a reader never sees a half-written file.
+Every write is atomic (:mod:`kypho.core.atomic`): a reader never sees a half-written file.
 
 The DICOM file is an X-Ray Angiographic Image (SOP class 1.2.840.10008.5.1.4.1.1.12.1) holding the
 8-bit monitor picture, with Positioner Primary/Secondary Angle (0018,1510/1511),
@@ -17,11 +17,11 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
+from kypho.core.atomic import atomic_path
 from kypho.errors import InvalidParameterError, UnsupportedFormatError
 from kypho.fluoro.display import Bone, to_display
 from kypho.fluoro.dose import Technique
 from kypho.fluoro.render import Frame
-from kypho.io.atomic import atomic_path
 
 __all__ = [
     "FRAME_SUFFIXES",

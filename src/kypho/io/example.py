@@ -25,12 +25,12 @@ from pathlib import Path
 
 import numpy as np
 
+from kypho.core.atomic import write_bytes_atomic
 from kypho.core.case import Case
 from kypho.core.levels import LEVEL_IDS
 from kypho.core.volume import LabelMap
 from kypho.errors import FormatError, InputFileError
 from kypho.io._common import Progress, relabel
-from kypho.io.atomic import write_bytes_atomic
 from kypho.io.load import labelled_levels, level_from_name
 from kypho.io.nifti import read_labels_nifti, read_volume_nifti
 

@@ -25,6 +25,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from kypho.core.atomic import write_text_atomic
 from kypho.core.case import Case
 from kypho.core.levels import LEVEL_IDS, TOTALSEGMENTATOR_V2_IDS, VERSE_IDS, parse_level
 from kypho.core.volume import LabelMap, Volume, check_same_grid
@@ -44,7 +45,6 @@ from kypho.io._common import (
     strip_suffixes,
 )
 from kypho.io._folders import atomic_folder, is_empty_folder
-from kypho.io.atomic import write_text_atomic
 from kypho.io.dicom import read_dicom_series
 from kypho.io.nifti import is_nifti_path, read_labels_nifti, read_volume_nifti, write_nifti
 from kypho.io.nrrd import is_nrrd_path, read_nrrd, write_nrrd
@@ -286,7 +286,7 @@ def load_labels(
 def _read_case_folder(
     folder: Path, labels: str | os.PathLike[str] | None, scheme: str, name: str | None
 ) -> Case:
-    from kypho.phantom.truth import PhantomTruth
+    from kypho.core.truth import PhantomTruth
 
     index = folder / _CASE_JSON
     try:
@@ -440,7 +440,7 @@ def _write_parts(case: Case, folder: Path, files: dict[str, str]) -> None:
     if case.labels is not None:
         write_nifti(case.labels, folder / files["labels"])
     if case.tissue is not None:
-        from kypho.phantom.truth import Tissue
+        from kypho.core.truth import Tissue
 
         names = {int(t): t.name.lower() for t in Tissue}
         present = {int(i) for i in present_ids(case.tissue.data)}

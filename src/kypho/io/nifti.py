@@ -23,11 +23,11 @@ from xml.sax.saxutils import quoteattr
 import numpy as np
 from numpy.typing import NDArray
 
+from kypho.core.atomic import write_with
 from kypho.core.levels import level_from_id
 from kypho.core.volume import LabelMap, Volume
 from kypho.errors import FormatError, InvalidParameterError, UnsupportedFormatError
 from kypho.io._common import check_affine_from_file, integer_label_ids, present_ids, require_file
-from kypho.io.atomic import write_with
 
 __all__ = [
     "NIFTI_SUFFIXES",

@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from kypho.core.atomic import write_with
 from kypho.core.volume import LabelMap, Volume
 from kypho.errors import (
     FormatError,
@@ -36,7 +37,6 @@ from kypho.errors import (
     UnsupportedFormatError,
 )
 from kypho.io._common import LPS_TO_RAS, check_affine_from_file, require_file
-from kypho.io.atomic import write_with
 
 __all__ = ["NRRD_SUFFIXES", "is_nrrd_path", "read_nrrd", "write_nrrd"]
 

@@ -4,11 +4,7 @@
 >>> case = make_phantom(PhantomSpec(fractures=(FractureSpec("L1", "wedge", grade=2),)))  # doctest: +SKIP
 """
 
-from kypho.phantom.anatomy import LEVEL_ANATOMY, SUPPORTED_LEVELS, LevelAnatomy
-from kypho.phantom.figures import lateral_projection, phantom_figures, phantom_section
-from kypho.phantom.generate import make_phantom
-from kypho.phantom.spec import FractureSpec, PhantomSpec, genant_grade, parse_fracture
-from kypho.phantom.truth import (
+from kypho.core.truth import (
     MORPHOMETRY_POINTS,
     CorticalBreak,
     PedicleTruth,
@@ -16,6 +12,10 @@ from kypho.phantom.truth import (
     Tissue,
     VertebraTruth,
 )
+from kypho.phantom.anatomy import LEVEL_ANATOMY, SUPPORTED_LEVELS, LevelAnatomy
+from kypho.phantom.figures import lateral_projection, phantom_figures, phantom_section
+from kypho.phantom.generate import make_phantom
+from kypho.phantom.spec import FractureSpec, PhantomSpec, genant_grade, parse_fracture
 
 __all__ = [
     "LEVEL_ANATOMY",

@@ -40,8 +40,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from types import MappingProxyType
 
+from kypho.core.truth import Tissue
 from kypho.errors import InvalidParameterError
-from kypho.phantom.truth import Tissue
 
 __all__ = [
     "BODY_DEPTH_TO_WIDTH",

@@ -17,6 +17,13 @@ from scipy import ndimage
 
 from kypho.core.case import Case
 from kypho.core.levels import LEVEL_IDS
+from kypho.core.truth import (
+    CorticalBreak,
+    PedicleTruth,
+    PhantomTruth,
+    Tissue,
+    VertebraTruth,
+)
 from kypho.core.volume import LabelMap, Volume, affine_from_spacing
 from kypho.errors import InvalidParameterError
 from kypho.phantom.anatomy import (
@@ -49,13 +56,6 @@ from kypho.phantom.geometry import (
     outline_distance,
 )
 from kypho.phantom.spec import PhantomSpec, genant_grade
-from kypho.phantom.truth import (
-    CorticalBreak,
-    PedicleTruth,
-    PhantomTruth,
-    Tissue,
-    VertebraTruth,
-)
 
 __all__ = ["MAX_VOXELS", "make_phantom"]
 
@@ -582,7 +582,7 @@ def make_phantom(spec: PhantomSpec | None = None, *, progress: Progress | None =
     -------
     Case
         ``volume`` in HU (int16), ``labels`` with kypho level ids, ``tissue`` with
-        :class:`~kypho.phantom.truth.Tissue` ids, ``truth`` and ``metadata['spec']``.
+        :class:`~kypho.core.truth.Tissue` ids, ``truth`` and ``metadata['spec']``.
     """
     spec = spec if spec is not None else PhantomSpec()
     report = progress or (lambda f, m: None)

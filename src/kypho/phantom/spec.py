@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal, get_args
 
+from kypho.core.breaks import BREAK_LOCATIONS
 from kypho.core.levels import level_range, parse_level
 from kypho.errors import InvalidParameterError
 from kypho.phantom.anatomy import level_anatomy
@@ -21,15 +22,6 @@ __all__ = [
 FractureKind = Literal["wedge", "biconcave", "crush"]
 Density = Literal["normal", "osteopenic", "osteoporotic"]
 
-#: Cortical-break locations (the values of ``CorticalBreak.location``).
-BREAK_LOCATIONS: tuple[str, ...] = (
-    "superior_endplate",
-    "inferior_endplate",
-    "posterior_wall",
-    "left_wall",
-    "right_wall",
-    "anterior_wall",
-)
 
 #: Genant semi-quantitative grades as height-loss bands (percent, lower inclusive): grade 1
 #: 20-25 %, grade 2 25-40 %, grade 3 > 40 % (Genant 1993 as described by Wang YXJ, QIMS 2019).

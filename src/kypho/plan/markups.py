@@ -14,8 +14,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from kypho.core.atomic import write_text_atomic
 from kypho.errors import FormatError, InputFileError
-from kypho.io.atomic import write_text_atomic
 from kypho.plan.paths import Breach, Margins, TrocarPath
 from kypho.report import DISCLAIMER
 

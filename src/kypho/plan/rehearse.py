@@ -25,9 +25,9 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
+from kypho.core.atomic import write_bytes_atomic, write_text_atomic
 from kypho.core.case import Case
 from kypho.errors import InvalidParameterError
-from kypho.io.atomic import write_bytes_atomic, write_text_atomic
 from kypho.plan.anatomy import VertebraModel, build_vertebra_model
 from kypho.plan.margins import evaluate_path
 from kypho.plan.paths import TrocarPath

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from kypho.io.atomic import write_text_atomic
+from kypho.core.atomic import write_text_atomic
 
 __all__ = [
     "DISCLAIMER",

@@ -34,8 +34,8 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy import ndimage
 
+from kypho.core.breaks import CorticalBreak
 from kypho.errors import InvalidParameterError, NotMeasurableError
-from kypho.phantom.truth import CorticalBreak
 
 __all__ = [
     "BREAK_LOCATIONS",

@@ -30,8 +30,8 @@ from scipy import ndimage
 
 from kypho.core.case import Case
 from kypho.core.levels import LEVEL_IDS, LEVELS, parse_level
+from kypho.core.truth import Tissue
 from kypho.errors import KyphoError, NotMeasurableError
-from kypho.phantom.truth import Tissue
 from kypho.sim.bone import BodyGeometry, BoneModel, DensityCalibration
 
 __all__ = [

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from kypho.core.breaks import CorticalBreak
 from kypho.errors import InvalidParameterError
-from kypho.phantom.truth import CorticalBreak
 from kypho.sim.bone import (
     BREAK_LOCATIONS,
     DEFAULT_CALIBRATION,

@@ -1,4 +1,7 @@
-"""Ground truth written by the phantom generator, read by tests and benchmarks.
+"""Ground truth written by the phantom generator, read by tests and benchmarks only.
+
+It lives in :mod:`kypho.core` so that case folders (:mod:`kypho.io`) can carry it without
+importing the generator; no stage reads it (``tests/test_project.py`` walks the source tree).
 
 Every coordinate is RAS+ mm (see ``docs/coordinate-systems.md``).  Angles are degrees.
 The JSON form (``truth.json`` in a case folder) is :meth:`PhantomTruth.to_dict`.
@@ -11,6 +14,8 @@ from dataclasses import asdict, dataclass, field
 from enum import IntEnum
 from pathlib import Path
 from typing import Any, Literal
+
+from kypho.core.breaks import CorticalBreak
 
 __all__ = [
     "MORPHOMETRY_POINTS",
@@ -58,22 +63,6 @@ class PedicleTruth:
     height_mm: float  # cranio-caudal isthmus height
     transverse_angle_deg: float  # convergence towards the midline in the axial plane
     sagittal_angle_deg: float  # tilt in the sagittal plane relative to the superior endplate
-
-
-@dataclass(frozen=True)
-class CorticalBreak:
-    """A hole in the cortical shell (fractured endplate, posterior or lateral wall)."""
-
-    location: Literal[
-        "superior_endplate",
-        "inferior_endplate",
-        "posterior_wall",
-        "left_wall",
-        "right_wall",
-        "anterior_wall",
-    ]
-    centre_ras_mm: Vec3
-    radius_mm: float
 
 
 @dataclass(frozen=True)
