@@ -44,7 +44,7 @@ def main() -> None:
             table.add_row(density, lv, f"{dt:.2f}", ",".join(p.verdict for p in pl.paths),
                           "/".join(f"{x:.1f}" for x in e))
     t0 = time.perf_counter()
-    reh = rehearse(case, pl.paths[0], size=128 if args.quick else 256, model=pl.model)
+    reh = rehearse(case, pl.paths[0], size=128 if args.quick else 256)
     Console().print(table)
     Console().print(
         f"path-to-truth-axis error: median {np.median(errs):.2f} deg, max {np.max(errs):.2f} deg; "

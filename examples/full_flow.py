@@ -1,5 +1,8 @@
 """One case through every stage with the public API, as in the README.
 
+The anatomy is measured once (``kypho.SpineAnatomy``) and every stage hands its result to the
+next: the assessment and the plan go into the simulation, which measures nothing again.
+
 Run: ``python examples/full_flow.py [OUT_DIR]``.  Research and education software, not a
 medical device.
 """
@@ -10,8 +13,6 @@ import sys
 from pathlib import Path
 
 import kypho
-from kypho.report import write_report
-from kypho.sim.report import sim_section
 
 
 def main(out_dir: Path) -> None:
@@ -22,21 +23,29 @@ def main(out_dir: Path) -> None:
             fractures=(kypho.FractureSpec("L1", "wedge", grade=2),),
         )
     )
-    assessment = kypho.assess(case)
+    spine = kypho.SpineAnatomy.of(case)  # measured once, shared by every stage below
+    assessment = kypho.assess_case(case, anatomy=spine)
     level = assessment.candidates[0].level
     print(f"candidate: {level}: {'; '.join(assessment.candidates[0].reasons)}")
+    print(f"{level} heights (Ha, Hm, Hp): "
+          + ", ".join(f"{h:.1f}" for h in spine.vertebra(level).heights_mm) + " mm")
 
     frame = kypho.render_drr(case.volume, kypho.view_for_level(case, level, "lateral"))
     print(f"lateral frame {frame.line_integral.shape[0]} px square")
 
-    plan = kypho.plan_level(case, level, gauge=11)
+    plan = kypho.plan_level(case, level, kypho.PlanSpec(gauge=11))
     for path in plan.paths:
         print(f"{path.side} path: {path.verdict}, transverse {path.transverse_angle_deg:.1f} deg")
 
-    sim = kypho.simulate_case(case, level, technique="kyphoplasty", frames=False)
+    spec = kypho.SimulationSpec(technique="kyphoplasty", frames=False)
+    sim = kypho.simulate_case(case, level, spec, assessment=assessment, plan=plan)
     result = sim.result
     print(f"cement {result.injected_volume_ml:.1f} mL, leaked {result.leaked_volume_ml:.2f} mL")
-    write_report(out_dir / "flow.html", f"kypho flow: {level}", [sim_section([result])])
+
+    from kypho.sim.outputs import write_outputs
+
+    for name in write_outputs(case, {"kyphoplasty": sim}, out_dir):
+        print("wrote", out_dir / name)
 
 
 if __name__ == "__main__":

@@ -3,57 +3,40 @@
 Research and education software, **not a medical device**.  One case flows one way:
 
 >>> import kypho
->>> case = kypho.make_phantom(kypho.PhantomSpec())  # doctest: +SKIP
->>> kypho.save_case(case, "my-case")  # doctest: +SKIP
+>>> case = kypho.make_phantom(kypho.PhantomSpec())        # doctest: +SKIP
+>>> spine = kypho.SpineAnatomy.of(case)                    # measured once, shared by stages
+>>> assessment = kypho.assess_case(case)                   # doctest: +SKIP
+>>> plan = kypho.plan_level(case, "L1")                    # doctest: +SKIP
+>>> sim = kypho.simulate_case(case, "L1", plan=plan, assessment=assessment)  # doctest: +SKIP
 
-World coordinates are RAS+ millimetres throughout (see ``docs/coordinate-systems.md``).
-Each stage lives in its own subpackage (:mod:`kypho.io`, :mod:`kypho.phantom`, ...); the names
-below are the small public API.  ``kypho.assess`` is the function ``assess(case)``; import the
-stage's other names with ``from kypho.assess.outputs import ...``.
+World coordinates are RAS+ millimetres throughout (see ``docs/coordinate-systems.md``).  Each
+stage lives in its own subpackage (:mod:`kypho.io`, :mod:`kypho.phantom`, :mod:`kypho.anatomy`,
+:mod:`kypho.assess`, :mod:`kypho.fluoro`, :mod:`kypho.plan`, :mod:`kypho.sim`,
+:mod:`kypho.aftercare`); the names below are the small public API.  Stages are attached lazily
+(scikit-image's ``lazy_loader`` pattern): ``import kypho`` loads none of them, and a name loads
+its stage on first use.  ``kypho.assess`` is the subpackage; its entry point is
+:func:`kypho.assess_case`.
 """
 
-from importlib.metadata import PackageNotFoundError, version
+import lazy_loader as _lazy
 
-from kypho.assess import Assessment, assess
-from kypho.core import Case, LabelMap, Volume
-from kypho.core.levels import LEVEL_IDS, LEVELS, parse_level
-from kypho.errors import KyphoError
-from kypho.fluoro import CArm, render_drr, view_for_level
-from kypho.io import fetch_example, load_case, load_labels, load_volume, save_case, save_image
-from kypho.phantom import FractureSpec, PhantomSpec, make_phantom
-from kypho.plan import plan_level
-from kypho.report import DISCLAIMER
-from kypho.sim import simulate_case
-
-try:
-    __version__ = version("kypho")
-except PackageNotFoundError:  # running from a source tree without installing
-    __version__ = "0+unknown"
-
-__all__ = [
-    "DISCLAIMER",
-    "LEVELS",
-    "LEVEL_IDS",
-    "Assessment",
-    "CArm",
-    "Case",
-    "FractureSpec",
-    "KyphoError",
-    "LabelMap",
-    "PhantomSpec",
-    "Volume",
-    "__version__",
-    "assess",
-    "fetch_example",
-    "load_case",
-    "load_labels",
-    "load_volume",
-    "make_phantom",
-    "parse_level",
-    "plan_level",
-    "render_drr",
-    "save_case",
-    "save_image",
-    "simulate_case",
-    "view_for_level",
-]
+__getattr__, __dir__, __all__ = _lazy.attach(
+    __name__,
+    submodules=["aftercare", "anatomy", "assess", "core", "fluoro", "io", "phantom", "plan",
+                "report", "sim"],
+    submod_attrs={
+        "_version": ["__version__"],
+        "aftercare": ["make_plan"],
+        "anatomy": ["SpineAnatomy", "VertebraAnatomy", "VertebraFrame"],
+        "assess": ["Assessment", "assess_case"],
+        "core": ["LEVELS", "LEVEL_IDS", "Case", "LabelMap", "Volume", "parse_level"],
+        "errors": ["KyphoError"],
+        "fluoro": ["CArm", "FluoroSpec", "render_drr", "view_for_level"],
+        "io": ["fetch_example", "load_case", "load_labels", "load_volume", "save_case",
+               "save_image"],
+        "phantom": ["FractureSpec", "PhantomSpec", "make_phantom"],
+        "plan": ["LevelPlan", "PlanSpec", "plan_level"],
+        "report": ["DISCLAIMER"],
+        "sim": ["CaseSimulation", "SimulationSpec", "simulate_case"],
+    },
+)

@@ -32,19 +32,22 @@ class DemoResult:
 
 @dataclass
 class _Flow:
-    """What the demo's steps hand forward: the case, its assessment, the treated level."""
+    """What the demo's steps hand forward: the case, its anatomy and each stage's result."""
 
     case: Case
     out: Path
     level: str
     today: date
+    anatomy: Any = None
     results: dict[str, Any] = field(default_factory=dict)
 
 
 def _case_step(flow: _Flow) -> list[Section]:
+    from kypho.anatomy import SpineAnatomy
     from kypho.phantom import phantom_section
     from kypho.report.case_section import case_section
 
+    flow.anatomy = SpineAnatomy.of(flow.case)
     return [case_section(flow.case), phantom_section(flow.case)]
 
 
@@ -52,7 +55,7 @@ def _assess_step(flow: _Flow) -> list[Section]:
     from kypho.assess import assess
     from kypho.assess.outputs import report_section, write_outputs
 
-    assessment = assess(flow.case)
+    assessment = assess(flow.case, anatomy=flow.anatomy)
     write_outputs(flow.case, assessment, flow.out / "assess")
     flow.results["assess"] = assessment
     # Treat the first level the assessment proposes for augmentation (the phantom's fracture).
@@ -62,71 +65,53 @@ def _assess_step(flow: _Flow) -> list[Section]:
 
 
 def _fluoro_step(flow: _Flow) -> list[Section]:
-    from kypho.core.atomic import write_bytes_atomic
+    from kypho.fluoro.outputs import render_view, write_outputs
     from kypho.fluoro.report import fluoro_section
+    from kypho.fluoro.spec import FluoroSpec
 
-    section = fluoro_section(flow.case, level=flow.level, size=256)
-    for n, fig in enumerate(section.figures):
-        write_bytes_atomic(flow.out / "fluoro" / f"fluoro_{flow.level}_{n}.png", fig.png)
-    return [section]
+    views = [render_view(flow.case, FluoroSpec(view=v), level=flow.level, anatomy=flow.anatomy)
+             for v in ("ap", "lateral")]
+    for view in views:
+        write_outputs(flow.case, view, flow.out / "fluoro")
+    return [fluoro_section(flow.case, views=views)]
 
 
 def _plan_step(flow: _Flow) -> list[Section]:
-    from kypho.core.atomic import write_bytes_atomic
-    from kypho.plan import plan_level, plan_section, write_plan_json, write_slicer_markups
+    from kypho.plan import plan_level, plan_section
+    from kypho.plan.outputs import write_outputs
 
-    plan = plan_level(flow.case, flow.level, gauge=11)
-    folder = flow.out / "plan"
-    write_plan_json(folder / "plan.json", [plan])
-    write_slicer_markups(folder / "paths.mrk.json", list(plan.paths))
+    plan = plan_level(flow.case, flow.level, anatomy=flow.anatomy)
+    write_outputs(flow.case, [plan], flow.out / "plan")
     flow.results["plan"] = plan
-    section = plan_section(flow.case, [plan])
-    for n, fig in enumerate(section.figures):
-        write_bytes_atomic(folder / f"plan_{flow.level}_{n}.png", fig.png)
-    return [section]
+    return [plan_section(flow.case, [plan])]
 
 
 def _simulate_step(flow: _Flow) -> list[Section]:
-    from kypho.core.atomic import write_bytes_atomic
-    from kypho.sim import simulate_case
-    from kypho.sim.frames import contact_sheet_png
-    from kypho.sim.pipeline import build_case_model, case_approach
-    from kypho.sim.report import sim_section
+    from kypho.sim.outputs import render_outputs, write_outputs
+    from kypho.sim.pipeline import build_case_model, case_approach, simulate_case
+    from kypho.sim.spec import SimulationSpec
 
-    model = build_case_model(flow.case, flow.level, seed=0)
+    spec = SimulationSpec(frame_size=160)
+    upstream = dict(anatomy=flow.anatomy, assessment=flow.results.get("assess"))
+    model = build_case_model(flow.case, flow.level, spec, **upstream)
     # Both techniques go in along the trocar paths planned in the previous step.
-    approach = case_approach(flow.case, flow.level, model, plan=flow.results.get("plan"))
+    approach = case_approach(flow.case, flow.level, model, spec, anatomy=flow.anatomy,
+                             plan=flow.results.get("plan"))
     runs = {
-        technique: simulate_case(
-            flow.case,
-            flow.level,
-            technique=technique,  # type: ignore[arg-type]
-            model=model,
-            approach=approach,
-            frame_size=160,
-        )
+        technique: simulate_case(flow.case, flow.level, spec.with_(technique=technique),
+                                 model=model, approach=approach, **upstream)
         for technique in ("kyphoplasty", "vertebroplasty")
     }
-    sheets = {}
-    for technique, run in runs.items():
-        if run.frames:
-            sheets[technique] = contact_sheet_png(
-                run.frames, title=f"{technique} of {flow.level} (simulated; not a medical device)"
-            )
-            write_bytes_atomic(flow.out / "simulate" / f"{technique}_frames.png", sheets[technique])
-    return [
-        sim_section(
-            [r.result for r in runs.values()],
-            doses={t: r.dose for t, r in runs.items()},
-            contact_sheets=sheets,
-        )
-    ]
+    rendered = render_outputs(flow.case, runs)
+    write_outputs(flow.case, runs, flow.out / "simulate", rendered=rendered)
+    flow.results["simulate"] = runs
+    return [rendered.section]
 
 
 def _aftercare_step(flow: _Flow) -> list[Section]:
-    from kypho.aftercare import Patient, make_plan, plan_to_fhir_json, plan_to_ics, plan_to_pdf
+    from kypho.aftercare import Patient, make_plan
+    from kypho.aftercare.outputs import write_outputs
     from kypho.aftercare.report import aftercare_section
-    from kypho.core.atomic import write_bytes_atomic, write_text_atomic
 
     patient = Patient(
         "demo",
@@ -135,10 +120,7 @@ def _aftercare_step(flow: _Flow) -> list[Section]:
         levels=(flow.level,),
     )
     plan = make_plan(patient, today=flow.today)
-    folder = flow.out / "aftercare"
-    write_bytes_atomic(folder / "aftercare.ics", plan_to_ics(plan))
-    write_text_atomic(folder / "careplan.fhir.json", plan_to_fhir_json(plan))
-    write_bytes_atomic(folder / "handout.pdf", plan_to_pdf(plan))
+    write_outputs(plan, flow.out / "aftercare")
     return [aftercare_section(plan)]
 
 

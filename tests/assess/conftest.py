@@ -16,7 +16,7 @@ import pytest
 from scipy import ndimage
 from scipy.spatial.transform import Rotation
 
-from kypho.assess.morphometry import LANDMARK_INSET_MM
+from kypho.anatomy.morphometry import LANDMARK_INSET_MM
 from kypho.core import LEVEL_IDS, Case, LabelMap, Volume, affine_from_spacing
 
 

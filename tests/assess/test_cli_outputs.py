@@ -39,13 +39,18 @@ def test_json_round_trip(wedge_l1):
     _, a = wedge_l1
     text = to_json(a)
     d = json.loads(text)  # a real parser: valid JSON (NaN written as null)
-    assert d["kind"] == "kypho.assess" and d["version"] == 1
+    assert d["format"] == "kypho.assess/2" and "not a medical device" in d["disclaimer"]
     back = from_json(text)
     assert isinstance(back, Assessment)
     assert back == a
     assert back.vertebra("L1").landmarks_ras_mm == a.vertebra("L1").landmarks_ras_mm
-    with pytest.raises(FormatError, match=r"kypho\.assess"):
+    with pytest.raises(FormatError, match=r"kypho\.assess/2"):
         from_json(json.dumps({"kind": "something else"}))
+    with pytest.raises(FormatError, match=r"format 'kypho\.plan/2'"):
+        from_json(json.dumps({**d, "format": "kypho.plan/2"}))
+    # version 1 files (before the common envelope) are still read
+    legacy = {k: v for k, v in d.items() if k not in ("format", "kypho_version")}
+    assert from_json(json.dumps({"kind": "kypho.assess", "version": 1, **legacy})) == a
     with pytest.raises(FormatError):
         from_json("{not json")
 
@@ -135,12 +140,12 @@ def _example_cached() -> bool:
 @pytest.mark.skipif(not _example_cached(), reason="example CT not downloaded (kypho data fetch)")
 def test_example_ct():
     """The real example CT: C5-C7 and L3 cut by the scan, T1-L2 measured with plausible heights."""
-    from kypho.assess.norms import level_norm
-    from kypho.io import fetch_example, levels_at_edge
+    from kypho.anatomy.norms import level_norm
+    from kypho.io import fetch_example
 
     case = fetch_example()
     a = assess(case)
-    edge = set(levels_at_edge(case.labels))
+    edge = set(case.labels.levels_at_edge)
     for lv in ("C5", "C6", "C7", "L3"):
         assert lv in edge
         assert a.vertebra(lv).status.startswith("not measurable: cut by scan edge"), lv

@@ -7,6 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from kypho.anatomy.norms import LEVEL_NORMS, level_norm
 from kypho.assess.alignment import kyphotic_angle_deg
 from kypho.assess.grading import (
     CRUSH_POSTERIOR_SHARE,
@@ -15,7 +16,6 @@ from kypho.assess.grading import (
     genant_grade,
     grade_vertebrae,
 )
-from kypho.assess.norms import LEVEL_NORMS, level_norm
 from kypho.core.levels import LEVELS
 from kypho.phantom.spec import genant_grade as phantom_genant_grade
 

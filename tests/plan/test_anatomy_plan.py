@@ -7,8 +7,9 @@ import math
 import numpy as np
 import pytest
 
+from kypho.anatomy import SpineAnatomy
 from kypho.errors import NotMeasurableError
-from kypho.plan import build_vertebra_model, evaluate_path, find_pedicles, plan_level
+from kypho.plan import evaluate_path, plan_level
 from kypho.plan.paths import TrocarPath
 from kypho.plan.search import angle_between_deg
 
@@ -19,8 +20,8 @@ def _truth_ped(case, level, side):
 
 @pytest.mark.parametrize("level", ["T11", "T12"])
 def test_pedicles_match_truth(phantom_normal, level):
-    model = build_vertebra_model(phantom_normal, level)
-    peds = find_pedicles(model)
+    vertebra = SpineAnatomy.of(phantom_normal).vertebra(level)
+    model, peds = vertebra.grid, vertebra.pedicles
     for side, ped in peds.items():
         tr = _truth_ped(phantom_normal, level, side)
         assert angle_between_deg(np.array(ped.axis_ras), np.array(tr.axis_ras)) < 6.0
@@ -42,8 +43,8 @@ def test_bipedicular_plan_safe_and_along_axis(plan_l1, phantom_fractured):
         m = p.margins
         assert m.medial_wall_mm >= 1.0 and m.canal_mm >= 1.0 and m.inferior_wall_mm >= 1.0
         # Target in the anterior part of the body and on the pedicle's own side.
-        loc = plan_l1.model.frame.to_local(p.target_ras_mm)
-        assert loc[1] > plan_l1.model.body_posterior_a_mm + 0.6 * plan_l1.model.body_depth_mm
+        loc = plan_l1.grid.frame.to_local(p.target_ras_mm)
+        assert loc[1] > plan_l1.grid.body_posterior_a_mm + 0.6 * plan_l1.grid.body_depth_mm
         assert (loc[0] > 0) == (p.side == "right")
         assert p.skin_length_mm is not None and p.skin_length_mm > p.bone_length_mm
 
@@ -51,7 +52,7 @@ def test_bipedicular_plan_safe_and_along_axis(plan_l1, phantom_fractured):
 def test_unipedicular_reaches_across_midline(phantom_fractured):
     plan = plan_level(phantom_fractured, "L2", unipedicular=True, n_options=1)
     (p,) = plan.paths
-    loc = plan.model.frame.to_local(p.target_ras_mm)
+    loc = plan.grid.frame.to_local(p.target_ras_mm)
     sgn = 1.0 if p.side == "right" else -1.0
     assert sgn * loc[0] <= 0.01  # target on the midline or past it, on the other side
     assert p.transverse_angle_deg > 12.0  # more convergent than the pedicle's ~10 deg
@@ -59,14 +60,14 @@ def test_unipedicular_reaches_across_midline(phantom_fractured):
 
 
 def test_medialised_and_lateral_paths_flagged(plan_l1):
-    model = plan_l1.model
+    model = plan_l1.grid
     fr = model.frame
     good = next(p for p in plan_l1.paths if p.side == "left")
     entry = np.asarray(good.entry_ras_mm)
     loc = fr.direction_to_local(good.direction_ras)
     ang = math.radians(25.0)  # towards +u (medial for the left pedicle)
     rot = np.array([[math.cos(ang), math.sin(ang), 0], [-math.sin(ang), math.cos(ang), 0], [0, 0, 1]])
-    bad_dir = fr.direction_to_world(rot @ loc)
+    bad_dir = fr.direction_to_ras(rot @ loc)
     bad = TrocarPath(level="L1", side="left", approach="user", entry_ras_mm=tuple(entry),
                      target_ras_mm=tuple(entry + 40.0 * bad_dir))
     ev = evaluate_path(model, bad, pedicle=plan_l1.pedicles["left"])
@@ -91,9 +92,8 @@ def test_level_cut_by_edge_refused(phantom_normal):
     cut = replace(
         c, volume=Volume(c.volume.data[:, :, k:], c.volume.affine), labels=None, tissue=None,
     ).with_labels(LabelMap(c.labels.data[:, :, k:], c.labels.affine))
-    from kypho.io import levels_at_edge
 
-    edge = levels_at_edge(cut.labels)
+    edge = cut.labels.levels_at_edge
     assert edge
     with pytest.raises(NotMeasurableError, match="edge of the scan"):
         plan_level(cut, edge[0])

@@ -81,24 +81,23 @@ def test_rehearsal_medialised_rule_and_breach(plan_l1, phantom_fractured, tmp_pa
 
     from kypho.plan.paths import TrocarPath
 
-    fr = plan_l1.model.frame
+    fr = plan_l1.grid.frame
     good = next(p for p in plan_l1.paths if p.side == "left")
     entry = np.asarray(good.entry_ras_mm)
     loc = fr.direction_to_local(good.direction_ras)
     ang = math.radians(25.0)
     rot = np.array([[math.cos(ang), math.sin(ang), 0], [-math.sin(ang), math.cos(ang), 0], [0, 0, 1]])
-    d = fr.direction_to_world(rot @ loc)
+    d = fr.direction_to_ras(rot @ loc)
     bad = TrocarPath(level="L1", side="left", approach="user", entry_ras_mm=tuple(entry),
                      target_ras_mm=tuple(entry + 35.0 * d))
-    reh = rehearse(phantom_fractured, bad, step_mm=5.0, size=96, model=plan_l1.model,
-                   pedicle=plan_l1.pedicles["left"])
+    reh = rehearse(phantom_fractured, bad, step_mm=5.0, size=96)
     # Known answer: the step at which the tip first lies medial to the medial wall (in the
     # frame's local u) while still behind the posterior body wall (local a).
     med_u = abs(fr.to_local(plan_l1.pedicles["left"].medial_wall_ras_mm)[0])
     expect = next(
         s.step for s in reh.steps
         if abs(fr.to_local(s.tip_ras_mm)[0]) < med_u
-        and fr.to_local(s.tip_ras_mm)[1] < plan_l1.model.body_posterior_a_mm
+        and fr.to_local(s.tip_ras_mm)[1] < plan_l1.grid.body_posterior_a_mm
     )
     assert abs(reh.first_rule_violation_step - expect) <= 1
     b = reh.first_breach_step("canal") or reh.first_breach_step("medial wall")

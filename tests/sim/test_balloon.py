@@ -5,13 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from kypho.anatomy.morphometry import EndplateProfile
 from kypho.errors import InvalidParameterError
 from kypho.sim.balloon import (
     BALLOONS,
     DEVICE_MAX_PRESSURE_MPA,
     WORKING_PRESSURE_CAP_MPA,
     inflate,
-    wedge_angle_deg,
 )
 from kypho.sim.bone import build_bone_model, yield_stress_mpa
 from kypho.sim.synthetic import BreakSpec, synthetic_body
@@ -77,7 +77,9 @@ def test_a_wedge_is_reduced_and_preload_prevents_the_lift():
     m = _model(height_mm=24.0, anterior_height_mm=14.0, normal_height_mm=24.0)
     free = inflate(m, [(0.0, 4.0, -3.5)])
     assert free.wedge_angle_after_deg < free.wedge_angle_before_deg - 5.0
-    assert free.heights_after_mm[2] == pytest.approx(24.0)  # hinge at the posterior wall
+    # hinge at the posterior wall: the posterior height stays as measured
+    assert free.heights_after_mm[2] == pytest.approx(free.heights_before_mm[2])
+    assert free.heights_after_mm[0] > free.heights_before_mm[0] + 2.0
     loaded = inflate(m, [(0.0, 4.0, -3.5)], preload_n=2000.0)
     assert loaded.lift_volume_ml == 0.0
     assert loaded.wedge_angle_after_deg == pytest.approx(loaded.wedge_angle_before_deg)
@@ -97,8 +99,10 @@ def test_the_balloon_stops_at_the_cortex_and_at_a_breach():
 
 
 def test_wedge_angle_sign_and_bad_inputs():
-    assert wedge_angle_deg((14.0, 19.0, 24.0), 30.0) == pytest.approx(np.degrees(np.arctan(1 / 3)))
-    assert wedge_angle_deg((24.0, 24.0, 24.0), 30.0) == 0.0
+    # one wedge definition (kypho.anatomy): the angle between the endplate lines
+    p = EndplateProfile((14.0, 19.0, 24.0), -10.0 / 30.0, 0.0, 30.0)
+    assert p.wedge_angle_deg == pytest.approx(np.degrees(np.arctan(1 / 3)))
+    assert p.with_heights((24.0, 24.0, 24.0)).wedge_angle_deg == pytest.approx(0.0, abs=1e-12)
     m = _model()
     with pytest.raises(InvalidParameterError, match="unknown balloon"):
         inflate(m, [(0.0, 0.0, 0.0)], balloon="25/5")

@@ -140,10 +140,20 @@ def test_without_venous_exits_and_breaks_the_body_is_sealed():
 
 
 def test_heights_and_volume_of_a_wedge_body():
+    """Heights are measured by kypho's six-point morphometry, never taken from the design."""
     g = synthetic_body(width_mm=40, depth_mm=30, height_mm=24, anterior_height_mm=16,
                        normal_height_mm=24)
     m = build_bone_model(g)
-    assert m.heights_mm == (16.0, 20.0, 24.0)
+    # the superior endplate falls 8 mm over the 30 mm depth; the inferior one is flat (a 1 mm
+    # staircase fitted over patches: a few tenths of a mm per landmark)
+    assert m.profile.superior_slope == pytest.approx(-8.0 / 30.0, abs=0.035)
+    assert m.profile.inferior_slope == pytest.approx(0.0, abs=0.02)
+    assert m.profile.wedge_angle_deg == pytest.approx(np.degrees(np.arctan(8.0 / 30.0)), abs=2.0)
+    # at the landmarks: the analytic height there plus the mask's one voxel (half a voxel of
+    # label beyond each endplate, see synthetic_body)
+    ha, hm, hp = m.heights_mm
+    assert hm == pytest.approx(20.0 + 1.0, abs=0.5)
+    assert hp - ha == pytest.approx(8.0 / 30.0 * m.profile.span_mm, abs=0.8)
     # elliptic wedge cylinder: pi/4 * W * D * mean height
     expected_ml = np.pi / 4 * 40 * 30 * 20 / 1000.0
     assert m.body_volume_ml == pytest.approx(expected_ml, rel=0.06)

@@ -11,6 +11,7 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
+from kypho.anatomy import SpineAnatomy
 from kypho.cli.main import app
 from kypho.io import save_case
 from kypho.phantom import FractureSpec, PhantomSpec, make_phantom
@@ -49,14 +50,18 @@ def test_default_approach_is_transpedicular_and_bipedicular_for_kyphoplasty(case
     r = kp.result
     assert len(r.trocar_tips_ras_mm) == 2 and kp.approach.startswith("bipedicular")
     v = case.truth.vertebra("L1")
+    measured = SpineAnatomy.of(case).vertebra("L1").pedicles
     for tip, ax in zip(r.trocar_tips_ras_mm, r.trocar_axes_ras, strict=True):
-        # the trocar line through the tip passes through the isthmus of a pedicle
-        dmin = min(
-            np.linalg.norm(np.cross(np.asarray(p.isthmus_ras_mm) - tip, ax)) for p in v.pedicles)
-        assert dmin < 1e-6
+        # the trocar line through the tip passes through the measured isthmus of a pedicle,
+        # which lies within a few mm of the phantom's true isthmus
+        def miss(isthmus, tip=tip, ax=ax):
+            return np.linalg.norm(np.cross(np.asarray(isthmus) - tip, ax))
+
+        assert min(miss(p.isthmus_ras_mm) for p in measured.values()) < 1e-6
+        assert min(miss(p.isthmus_ras_mm) for p in v.pedicles) < 3.0
         assert np.dot(ax, v.anterior_axis_ras) > 0.7  # pointing into the body
-    # without pedicle truth (a real CT) the trocar runs along the anterior axis
-    (ax,) = trocar_axes(None, "L1", model, [r.trocar_tips_ras_mm[0]])
+    # without measured pedicles the trocar runs along the anterior axis
+    (ax,) = trocar_axes(model, [r.trocar_tips_ras_mm[0]])
     assert np.allclose(ax, model.anterior_axis_ras)
 
 
@@ -156,11 +161,15 @@ def test_cli_writes_summary_pictures_and_animation(case_dir, tmp_path):
         (["--tip", "1,2"], "R,A,S"),
         (["--technique", "sacroplasty"], "--technique"),
         (["--level", "L4"], "no label for L4"),
+        (["--level", "L1-L2"], "exactly one level"),
+        (["--seed", "-1"], "seed must be a non-negative integer"),
     ],
 )
 def test_cli_bad_parameters_exit_2_with_one_line(case_dir, tmp_path, args, match):
-    base = ["simulate", str(case_dir), "--level", "L1", "--technique", "vertebroplasty",
+    level = [] if "--level" in args else ["--level", "L1"]
+    base = ["simulate", str(case_dir), *level, "--technique", "vertebroplasty",
             "-o", str(tmp_path / "o"), "--no-frames", "--no-progress", "--no-plan"]
     res = CliRunner().invoke(app, base + args)
     assert res.exit_code == 2
-    assert match in res.output
+    assert match in res.output and len(res.output.strip().splitlines()) == 1
+    assert not list((tmp_path / "o").glob("*")) if (tmp_path / "o").exists() else True

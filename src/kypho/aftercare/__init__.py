@@ -14,75 +14,38 @@ a timeline picture (:func:`plot_timeline`) and a report section (:func:`aftercar
 device.
 """
 
-from __future__ import annotations
+import lazy_loader as _lazy
 
-from kypho.aftercare.engine import (
-    EXIT_CODES,
-    ActivityStatus,
-    AftercarePlan,
-    Answer,
-    Patient,
-    Phase,
-    Request,
-    RuleState,
-    Status,
-    Verdict,
-    activity_status,
-    check,
-    day_status,
-    make_plan,
+__getattr__, __dir__, __all__ = _lazy.attach(
+    __name__,
+    submod_attrs={
+        "engine": [
+            "ActivityStatus",
+            "AftercarePlan",
+            "Answer",
+            "EXIT_CODES",
+            "Patient",
+            "Phase",
+            "Request",
+            "RuleState",
+            "Status",
+            "Verdict",
+            "activity_status",
+            "check",
+            "day_status",
+            "make_plan",
+        ],
+        "errors": ["AftercareInputError", "ProtocolError", "UnitError"],
+        "export_fhir": ["plan_to_fhir", "plan_to_fhir_json", "validate_fhir_json"],
+        "export_ics": ["plan_to_ics"],
+        "followup": ["QuestionnaireAnswer", "check_answer", "followup_schedule"],
+        "handout_pdf": ["plan_to_pdf"],
+        "outputs": ["render_outputs", "write_outputs"],
+        "protocol": ["Protocol", "default_protocol_text", "load_protocol", "parse_protocol"],
+        "report": ["aftercare_section"],
+        "store": ["JsonPatientStore", "PatientRecord", "PatientStore"],
+        "timeline": ["plot_timeline"],
+        "units": ["Quantity", "parse_quantity"],
+        "walking": ["WalkEntry", "check_walk", "make_walk", "walk_trend"],
+    },
 )
-from kypho.aftercare.errors import AftercareInputError, ProtocolError, UnitError
-from kypho.aftercare.export_fhir import plan_to_fhir, plan_to_fhir_json, validate_fhir_json
-from kypho.aftercare.export_ics import plan_to_ics
-from kypho.aftercare.followup import QuestionnaireAnswer, check_answer, followup_schedule
-from kypho.aftercare.handout_pdf import plan_to_pdf
-from kypho.aftercare.protocol import Protocol, default_protocol_text, load_protocol, parse_protocol
-from kypho.aftercare.report import aftercare_section
-from kypho.aftercare.store import JsonPatientStore, PatientRecord, PatientStore
-from kypho.aftercare.timeline import plot_timeline
-from kypho.aftercare.units import Quantity, parse_quantity
-from kypho.aftercare.walking import WalkEntry, check_walk, make_walk, walk_trend
-
-__all__ = [
-    "EXIT_CODES",
-    "ActivityStatus",
-    "AftercareInputError",
-    "AftercarePlan",
-    "Answer",
-    "JsonPatientStore",
-    "Patient",
-    "PatientRecord",
-    "PatientStore",
-    "Phase",
-    "Protocol",
-    "ProtocolError",
-    "Quantity",
-    "QuestionnaireAnswer",
-    "Request",
-    "RuleState",
-    "Status",
-    "UnitError",
-    "Verdict",
-    "WalkEntry",
-    "activity_status",
-    "aftercare_section",
-    "check",
-    "check_answer",
-    "check_walk",
-    "day_status",
-    "default_protocol_text",
-    "followup_schedule",
-    "load_protocol",
-    "make_plan",
-    "make_walk",
-    "parse_protocol",
-    "parse_quantity",
-    "plan_to_fhir",
-    "plan_to_fhir_json",
-    "plan_to_ics",
-    "plan_to_pdf",
-    "plot_timeline",
-    "validate_fhir_json",
-    "walk_trend",
-]

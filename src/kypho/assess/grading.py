@@ -3,7 +3,7 @@
 **Expected heights.**  A vertebra's heights without fracture are estimated from the normal
 vertebrae around it in the same patient: each reference (a measured, ungraded vertebra within
 :data:`REFERENCE_REACH` levels) contributes its (Ha, Hm, Hp) scaled by the ratio of the
-published norms of the two levels (:mod:`kypho.assess.norms`), and the median over the
+published norms of the two levels (:mod:`kypho.anatomy.norms`), and the median over the
 references is taken.  Grading is repeated with fractured vertebrae removed from the references
 until the grades settle.  With no normal neighbour, Ha and Hm are expected from the vertebra's own
 Hp times the normal Ha/Hp and Hm/Hp of its level, and Hp from the population norm (reported as
@@ -32,7 +32,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from kypho.assess.norms import level_norm
+from kypho.anatomy.norms import level_norm
 from kypho.core.levels import LEVELS
 
 __all__ = [

@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Literal
 
+from kypho.anatomy.spine import MEASURED
+
 __all__ = [
     "MEASURED",
     "Assessment",
@@ -24,7 +26,6 @@ Vec3 = tuple[float, float, float]
 FractureType = Literal["none", "wedge", "biconcave", "crush"]
 
 #: Status of a vertebra whose body was measured.
-MEASURED = "measured"
 
 
 @dataclass(frozen=True)

@@ -27,14 +27,17 @@ from kypho.assess.model import Assessment, VertebraAssessment
 from kypho.core.atomic import write_bytes_atomic, write_text_atomic
 from kypho.core.case import Case
 from kypho.core.levels import LEVEL_IDS
+from kypho.core.outputs import dumps, envelope, open_envelope
 from kypho.errors import FormatError
 from kypho.report import Figure, Section, figure_from_matplotlib
 
 __all__ = [
+    "ASSESS_FORMAT_VERSION",
     "CSV_COLUMNS",
     "GRADE_COLOURS",
     "assessment_table",
     "from_json",
+    "output_names",
     "report_section",
     "sagittal_figure",
     "sagittal_png",
@@ -89,26 +92,17 @@ def _r(x: float | None, nd: int = 2) -> float | None:
     return None if x is None or not np.isfinite(x) else round(float(x), nd)
 
 
-def _json_ready(obj: Any) -> Any:
-    if isinstance(obj, dict):
-        return {str(k): _json_ready(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [_json_ready(v) for v in obj]
-    if isinstance(obj, float):
-        return obj if np.isfinite(obj) else None
-    if isinstance(obj, np.generic):
-        return _json_ready(obj.item())
-    return obj
+#: Layout version of ``assess.json`` (``"format": "kypho.assess/2"``; version 1 was
+#: ``{"kind": "kypho.assess", "version": 1}``, still read).
+ASSESS_FORMAT_VERSION = 2
 
 
 def to_json(assessment: Assessment) -> str:
-    """The whole assessment as JSON (NaN written as ``null``)."""
-    d = assessment.to_dict()
-    d = {"kind": "kypho.assess", "version": 1, **d}
-    return json.dumps(_json_ready(d), indent=2)
+    """The whole assessment as JSON in kypho's envelope (NaN written as ``null``)."""
+    return dumps(envelope("assess", ASSESS_FORMAT_VERSION, assessment.to_dict()))
 
 
-def from_json(text: str) -> Assessment:
+def from_json(text: str, *, source: str = "assessment JSON") -> Assessment:
     """Read an assessment written by :func:`to_json`.
 
     Raises
@@ -118,11 +112,20 @@ def from_json(text: str) -> Assessment:
     """
     try:
         d = json.loads(text)
-        if not isinstance(d, dict) or d.get("kind") != "kypho.assess":
-            raise FormatError("not a kypho assessment (field 'kind' is not 'kypho.assess')")
+    except ValueError as exc:
+        raise FormatError(f"{source}: not JSON ({exc})") from None
+    legacy = isinstance(d, dict) and d.get("kind") == "kypho.assess" and d.get("version") == 1
+    if not legacy:
+        d = open_envelope(d, "assess", (ASSESS_FORMAT_VERSION,), source=source)
+    try:
         return Assessment.from_dict(d)
     except (ValueError, KeyError, TypeError) as exc:
-        raise FormatError(f"assessment JSON: {type(exc).__name__}: {exc}") from None
+        raise FormatError(f"{source}: {type(exc).__name__}: {exc}") from None
+
+
+def output_names() -> tuple[str, ...]:
+    """The file names :func:`write_outputs` writes."""
+    return ("assess.json", "assess.csv", "assess_sagittal.png")
 
 
 def _row(v: VertebraAssessment) -> dict[str, Any]:
@@ -579,12 +582,12 @@ def write_outputs(case: Case, assessment: Assessment, out_dir: str | Path) -> di
     Every file is written atomically.  Returns the paths by kind.
     """
     out = Path(out_dir)
-    paths = {
+    png = sagittal_png(case, assessment)  # drawn first: a failure leaves no file
+    return {
         "json": write_text_atomic(out / "assess.json", to_json(assessment)),
         "csv": write_text_atomic(out / "assess.csv", to_csv(assessment)),
+        "png": write_bytes_atomic(out / "assess_sagittal.png", png),
     }
-    paths["png"] = write_bytes_atomic(out / "assess_sagittal.png", sagittal_png(case, assessment))
-    return paths
 
 
 def summary_lines(assessment: Assessment) -> list[str]:

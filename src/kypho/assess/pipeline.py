@@ -1,4 +1,9 @@
-"""``assess(case)``: every labelled vertebra measured, graded and flagged."""
+"""``assess(case)``: every labelled vertebra measured, graded and flagged.
+
+The measurements (body, frame, six-point heights, trabecular density) come from the case's
+anatomy (:class:`kypho.anatomy.SpineAnatomy`), computed once and shared with the other stages;
+this module grades, aligns, screens and flags them.
+"""
 
 from __future__ import annotations
 
@@ -6,61 +11,33 @@ from collections.abc import Callable
 from dataclasses import replace
 
 import numpy as np
-from scipy import ndimage
 
+from kypho.anatomy import LANDMARK_INSET_MM, SpineAnatomy, step_along_mm
 from kypho.assess.alignment import EndplateLines, segment_alignment
-from kypho.assess.density import density_screen, trabecular_hu
+from kypho.assess.density import density_screen
 from kypho.assess.flags import RETROPULSION_FLAG_MM, candidates
-from kypho.assess.frame import extract_vertebra, spine_tangents, step_along_mm
 from kypho.assess.grading import HEIGHT_UNCERTAINTY_VOXELS, grade_vertebrae
 from kypho.assess.model import MEASURED, Assessment, VertebraAssessment
-from kypho.assess.morphometry import LANDMARK_INSET_MM, measure_morphometry
-from kypho.assess.norms import level_norm
-from kypho.assess.segment import totalsegmentator_command
 from kypho.core.case import Case
-from kypho.core.levels import LEVEL_IDS, LEVELS
-from kypho.errors import EmptyLabelMapError, NotMeasurableError
+from kypho.core.levels import LEVELS
+from kypho.core.outputs import DISCLAIMER
+from kypho.errors import NotMeasurableError
 
-__all__ = ["DISCLAIMER", "MERGED_HEIGHT_FACTOR", "NoLabelsError", "assess", "labels_help"]
+__all__ = ["DISCLAIMER", "assess"]
 
 Progress = Callable[[float, str], None]
 
-DISCLAIMER = (
-    "Research and education software, not a medical device: these measurements must not be "
-    "used for diagnosis or treatment decisions."
-)
-#: A body taller than this multiple of its level's tallest normal height is taken for two
-#: merged levels (model choice).
-MERGED_HEIGHT_FACTOR = 1.7
-
-
-def labels_help(ct_name: str = "ct.nii.gz") -> str:
-    """How to make a vertebra label map with TotalSegmentator (one line)."""
-    return (
-        f"make one with TotalSegmentator (`{totalsegmentator_command(ct_name)}`, "
-        "https://github.com/wasserth/TotalSegmentator) and pass it with --labels, or run "
-        "`kypho assess CASE --segment` where the totalsegmentator package is installed"
-    )
-
-
-class NoLabelsError(EmptyLabelMapError):
-    """The case has no vertebra label map; the message says how to make one."""
 
 
 def _not_measurable(level: str, reason: str, label_id: int | None) -> VertebraAssessment:
     return VertebraAssessment(level=level, status=f"not measurable: {reason}", label_id=label_id)
 
 
-def _vec(x: object) -> tuple[float, float, float]:
-    a = np.asarray(x, dtype=float)
-    return (float(a[0]), float(a[1]), float(a[2]))
-
-
 def assess(
     case: Case,
     *,
+    anatomy: SpineAnatomy | None = None,
     progress: Progress | None = None,
-    inset_mm: float = LANDMARK_INSET_MM,
 ) -> Assessment:
     """Measure, grade and flag every labelled vertebra of ``case``.
 
@@ -68,10 +45,11 @@ def assess(
     ----------
     case : Case
         CT and vertebra labels (kypho ids) on the same grid.
+    anatomy : SpineAnatomy, optional
+        The case's anatomy when already measured (default :meth:`SpineAnatomy.of`, shared
+        with the other stages).
     progress : callable, optional
         Called as ``progress(fraction_done, message)``.
-    inset_mm : float
-        Distance of the anterior and posterior landmarks inside the body's rims (mm).
 
     Returns
     -------
@@ -86,76 +64,24 @@ def assess(
         If the case has no label map or no vertebra label.
     """
     report = progress or (lambda f, m: None)
-    if case.labels is None:
-        raise NoLabelsError(
-            f"case {case.name!r} has no vertebra label map: "
-            + labels_help(case.source.name if case.source else "ct.nii.gz")
-        )
+    spine = anatomy if anatomy is not None else SpineAnatomy.of(case)
+    if spine.case is not case:
+        raise ValueError("assess: the anatomy given was measured on another case")
     labels = case.labels
-    data = np.asarray(labels.data)
-    # Work inside the bounding box of all labels: find_objects and unique on the whole CT grid
-    # cost more than the measurements.
-    labelled = data != 0
-    nz = [
-        np.flatnonzero(np.any(labelled, axis=tuple(a for a in range(3) if a != ax)))
-        for ax in range(3)
-    ]
-    if any(n.size == 0 for n in nz):
-        present: tuple[str, ...] = ()
-        block = (slice(0, 0),) * 3
-    else:
-        block = tuple(slice(int(n[0]), int(n[-1]) + 1) for n in nz)
-        ids = {int(i) for i in np.unique(data[block])} - {0}
-        present = tuple(lv for lv in LEVELS if LEVEL_IDS[lv] in ids)
-    if not present:
-        raise NoLabelsError(
-            f"case {case.name!r}: the label map holds no vertebra label (C1-L5, S1); "
-            + labels_help()
-        )
+    assert labels is not None
     affine = np.asarray(labels.affine, dtype=float)
+    present = spine.levels
     report(0.0, "locating vertebrae")
-    offset = [b.start for b in block]
-    objs = [
-        None
-        if o is None
-        else tuple(slice(s.start + off, s.stop + off) for s, off in zip(o, offset, strict=True))
-        for o in ndimage.find_objects(data[block])
-    ]
-    centroids = {}
-    for lv in present:
-        lid = LEVEL_IDS[lv]
-        sl = objs[lid - 1]
-        idx = np.argwhere(data[sl] == lid)
-        mean_ijk = idx.mean(axis=0) + np.array([s.start for s in sl])
-        centroids[lv] = affine[:3, :3] @ mean_ijk + affine[:3, 3]
-    tangents = spine_tangents(centroids)
-
-    hu = case.volume.data
     results: dict[str, VertebraAssessment] = {}
     geoms = {}
     morphs = {}
     for n, lv in enumerate(present):
         report(0.05 + 0.85 * n / len(present), f"measuring {lv}")
-        lid = LEVEL_IDS[lv]
+        va = spine.vertebra(lv)
         try:
-            geom = extract_vertebra(data, affine, lv, lid, objs[lid - 1], tangents[lv])
-            ext = geom.body_extent_mm()
-            norm = level_norm(lv)
-            tall = float(ext[2, 1] - ext[2, 0])
-            if norm is not None and tall > MERGED_HEIGHT_FACTOR * max(norm.heights_mm):
-                raise NotMeasurableError(
-                    f"body {tall:.0f} mm tall, over {MERGED_HEIGHT_FACTOR:g} times the {lv} "
-                    "norm (two levels merged in one label?)"
-                )
-            morph = measure_morphometry(geom, inset_mm=inset_mm)
-            t_mean, t_sd, t_n = trabecular_hu(hu, geom)
+            geom, morph, trab = va.geometry, va.morphometry, va.trabecular
         except NotMeasurableError as exc:
-            results[lv] = _not_measurable(lv, str(exc), lid)
-            continue
-        except (ValueError, IndexError, ArithmeticError, np.linalg.LinAlgError) as exc:
-            results[lv] = _not_measurable(
-                lv, f"measurement failed ({type(exc).__name__}: {exc})", lid
-            )
+            results[lv] = _not_measurable(lv, str(exc), va.label_id)
             continue
         geoms[lv], morphs[lv] = geom, morph
         notes = []
@@ -172,7 +98,7 @@ def assess(
         results[lv] = VertebraAssessment(
             level=lv,
             status=MEASURED,
-            label_id=lid,
+            label_id=va.label_id,
             centroid_ras_mm=f.origin_ras_mm,
             superior_axis_ras=f.superior,
             anterior_axis_ras=f.anterior,
@@ -186,9 +112,9 @@ def assess(
             ha_hp=morph.height_anterior_mm / morph.height_posterior_mm,
             hm_hp=morph.height_middle_mm / morph.height_posterior_mm,
             wedge_angle_deg=morph.wedge_angle_deg,
-            trabecular_hu=t_mean,
-            trabecular_hu_sd=t_sd,
-            trabecular_voxels=t_n,
+            trabecular_hu=trab.mean_hu,
+            trabecular_hu_sd=trab.sd_hu,
+            trabecular_voxels=trab.voxels,
             posterior_wall_protrusion_mm=protrusion,
             canal_ap_mm=geom.canal.ap_mm if geom.canal is not None else None,
             flags=tuple(flags),
@@ -290,7 +216,7 @@ def assess(
     notes = (
         "Heights are measured on the label map: each surface lies half-way between the last "
         "voxel centre inside the label and the first outside, refined over a small patch.",
-        f"Six-point landmarks {inset_mm:g} mm inside the anterior and posterior rims of the body, "
+        f"Six-point landmarks {LANDMARK_INSET_MM:g} mm inside the anterior and posterior rims of the body, "
         "the middle ones half-way between the rims.",
     )
     report(1.0, "done")

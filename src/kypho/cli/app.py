@@ -16,6 +16,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
+from kypho.core.outputs import DISCLAIMER
 from kypho.errors import KyphoError
 
 __all__ = ["app", "err_console", "handle_errors", "out_console", "progress_bar"]
@@ -23,7 +24,6 @@ __all__ = ["app", "err_console", "handle_errors", "out_console", "progress_bar"]
 P = ParamSpec("P")
 R = TypeVar("R")
 
-DISCLAIMER = "kypho is research and education software, not a medical device."
 
 app = typer.Typer(
     name="kypho",

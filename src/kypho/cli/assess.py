@@ -2,53 +2,58 @@
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 
 import typer
 
-from kypho.assess.segment import totalsegmentator_available
 from kypho.cli.app import DISCLAIMER, app, err_console, handle_errors, out_console, progress_bar
+from kypho.cli.options import (
+    CaseArg,
+    ForceOpt,
+    JsonOpt,
+    LabelsOpt,
+    LabelsSchemeOpt,
+    ProgressOpt,
+    load,
+    out_option,
+)
 
 __all__ = ["assess_command"]
 
-_HAS_TOTALSEGMENTATOR = totalsegmentator_available()
+#: Whether TotalSegmentator is installed (checked without importing it).
+_HAS_TOTALSEGMENTATOR = importlib.util.find_spec("totalsegmentator") is not None
 
 
 @app.command("assess")
 @handle_errors
 def assess_command(
-    case: Path = typer.Argument(
-        ..., help="Case folder, CT file (.nii, .nii.gz, .nrrd, .nhdr) or DICOM folder."
-    ),
-    out: Path | None = typer.Option(
-        None, "-o", "--out", help="Folder for assess.json, assess.csv and assess_sagittal.png."
-    ),
-    as_json: bool = typer.Option(False, "--json", help="Print the assessment as JSON."),
+    case: CaseArg,
+    out: Path | None = out_option("assess.json, assess.csv and assess_sagittal.png"),
+    force: ForceOpt = False,
+    as_json: JsonOpt = False,
     csv_path: Path | None = typer.Option(
         None, "--csv", help="Write one CSV row per vertebra here ('-' prints it instead)."
     ),
     png_path: Path | None = typer.Option(
         None, "--png", help="Write the annotated mid-sagittal picture (PNG) here."
     ),
-    labels: Path | None = typer.Option(
-        None, "--labels", help="Vertebra label map on the CT's grid (e.g. TotalSegmentator's)."
-    ),
-    labels_scheme: str = typer.Option(
-        "auto", "--labels-scheme", help="Label ids: auto, kypho, totalsegmentator or verse."
-    ),
+    labels: LabelsOpt = None,
+    labels_scheme: LabelsSchemeOpt = "auto",
     segment: bool = typer.Option(
         False,
         "--segment",
         help="Make the vertebra labels with TotalSegmentator when the case has none.",
         hidden=not _HAS_TOTALSEGMENTATOR,
     ),
-    progress: bool = typer.Option(True, "--progress/--no-progress", help="Progress on stderr."),
+    progress: ProgressOpt = True,
 ) -> None:
     """Measure every labelled vertebra: Ha/Hm/Hp, Genant grade and type, wedge and Cobb angles,
     trabecular HU, posterior-wall flags and candidate levels for augmentation."""
-    from kypho.assess import assess
+    from kypho.assess import NoLabelsError, assess, labels_help
     from kypho.assess.outputs import (
         assessment_table,
+        output_names,
         sagittal_png,
         summary_lines,
         to_csv,
@@ -56,40 +61,35 @@ def assess_command(
         vertebra_notes,
         write_outputs,
     )
-    from kypho.assess.pipeline import NoLabelsError, labels_help
-    from kypho.assess.segment import segment_vertebrae, totalsegmentator_command
     from kypho.core.atomic import write_bytes_atomic, write_text_atomic
-    from kypho.errors import InvalidParameterError
-    from kypho.io import load_case
-
-    loaded = load_case(case, labels=labels, labels_scheme=labels_scheme)  # type: ignore[arg-type]
-    if loaded.labels is None:
-        if segment:
-            err_console.print("segmenting the vertebrae with TotalSegmentator ...")
-            loaded = loaded.with_labels(segment_vertebrae(loaded))
-        else:
-            how = (
-                f"make one with TotalSegmentator (`{totalsegmentator_command(case.name)}`) and "
-                "pass it with --labels"
-            )
-            if _HAS_TOTALSEGMENTATOR:
-                how += ", or add --segment to run it now"
-            else:
-                how += " (https://github.com/wasserth/TotalSegmentator)"
-            raise NoLabelsError(f"{case}: no vertebra label map; {how}")
-    elif segment:
-        err_console.print("[dim]the case has labels; --segment ignored[/]")
-    if loaded.labels is not None and not loaded.labels.levels:
-        raise NoLabelsError(f"{case}: the label map holds no vertebra label; " + labels_help())
-
-    with progress_bar("assess", enabled=progress) as update:
-        result = assess(loaded, progress=update)
+    from kypho.core.outputs import output_folder
+    from kypho.errors import InvalidParameterError, OutputFileError
 
     csv_stdout = csv_path is not None and str(csv_path) == "-"
     if as_json and csv_stdout:
         raise InvalidParameterError("--json and --csv - both print to stdout: choose one")
+    for named in (p for p in (csv_path, png_path) if p is not None and not csv_stdout):
+        if named.exists() and (named.is_dir() or not force):
+            raise OutputFileError(f"{named}: exists (use --force to replace it)"
+                                  if not named.is_dir() else f"{named}: is a folder, not a file")
+    if out is not None:
+        output_folder(out, output_names(), force=force)
+    loaded = load(case, labels, labels_scheme)
+    if loaded.labels is None:
+        if not segment:
+            raise NoLabelsError(f"{case}: no vertebra label map; {labels_help(case.name)}")
+        from kypho.assess.segment import segment_vertebrae
+
+        err_console.print("segmenting the vertebrae with TotalSegmentator ...")
+        loaded = loaded.with_labels(segment_vertebrae(loaded))
+    elif segment:
+        err_console.print("[dim]the case has labels; --segment ignored[/]")
+
+    with progress_bar("assess", enabled=progress) as update:
+        result = assess(loaded, progress=update)
+
     if as_json:
-        typer.echo(to_json(result))
+        typer.echo(to_json(result), nl=False)
     elif csv_stdout:
         typer.echo(to_csv(result), nl=False)
     else:
@@ -106,5 +106,5 @@ def assess_command(
     if written:
         msg = "Wrote " + ", ".join(str(p) for p in written)
         console = err_console if (as_json or csv_stdout) else out_console
-        console.print(msg, highlight=False, soft_wrap=True)
+        console.print(msg, highlight=False, soft_wrap=True, markup=False)
     err_console.print(f"[dim]{DISCLAIMER}[/]")

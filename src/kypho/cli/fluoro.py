@@ -1,13 +1,23 @@
-"""``kypho fluoro``: render a simulated C-arm frame of a case to PNG, .npy or DICOM XA."""
+"""``kypho fluoro``: simulated C-arm frames of a case, with the vertebrae outlined and the dose."""
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import typer
 
 from kypho.cli.app import DISCLAIMER, app, err_console, handle_errors, out_console
+from kypho.cli.options import (
+    CaseArg,
+    ForceOpt,
+    JsonOpt,
+    LabelsOpt,
+    LabelsSchemeOpt,
+    LevelsOpt,
+    levels_of,
+    load,
+    out_option,
+)
 
 __all__ = ["fluoro"]
 
@@ -15,59 +25,65 @@ __all__ = ["fluoro"]
 @app.command()
 @handle_errors
 def fluoro(
-    case: Path = typer.Argument(..., help="Case folder, CT file (NIfTI/NRRD) or DICOM folder."),
+    case: CaseArg,
+    out: Path = out_option("fluoro_<view>_<level>.png and .json", Path("fluoro-out")),
+    level: LevelsOpt = None,
     view: str = typer.Option(
         "ap", "--view",
         help="ap, pa, lateral (= lateral-left), lateral-right, oblique-left or oblique-right.",
     ),
-    level: str | None = typer.Option(
-        None, "--level", help="Vertebra to centre on and align with (e.g. L1); default: CT centre."
-    ),
-    out: Path = typer.Option(..., "-o", "--out", help="Output file: .png, .npy or .dcm."),
     size: int = typer.Option(256, "--size", help="Frame size in pixels (square), e.g. 256 or 512."),
     bone: str = typer.Option("dark", "--bone", help="Monitor mapping: bone 'dark' or 'bright'."),
-    labels: Path | None = typer.Option(None, "--labels", help="Vertebra label map for the CT."),
+    energy: float = typer.Option(55.0, "--energy", help="Effective beam energy (keV), 40-100."),
     primary: float | None = typer.Option(
         None, "--primary", help="Override the DICOM primary angle (LAO +, degrees)."
     ),
     secondary: float | None = typer.Option(
         None, "--secondary", help="Override the DICOM secondary angle (CRAN +, degrees)."
     ),
-    energy: float = typer.Option(55.0, "--energy", help="Effective beam energy (keV), 40-100."),
+    outlines: bool = typer.Option(True, "--outlines/--no-outlines",
+                                  help="Outline the labelled vertebrae on the picture."),
+    npy: bool = typer.Option(False, "--npy", help="Also write the line integrals (.npy)."),
+    dicom: bool = typer.Option(False, "--dicom", help="Also write a DICOM XA file (.dcm)."),
+    labels: LabelsOpt = None,
+    labels_scheme: LabelsSchemeOpt = "auto",
+    force: ForceOpt = False,
+    as_json: JsonOpt = False,
 ) -> None:
-    """Render a fluoroscopy frame (digitally reconstructed radiograph) of a case."""
-    from dataclasses import replace
+    """Render simulated fluoroscopy frames (digitally reconstructed radiographs) of a case:
+    one per ``--level`` (centred on the vertebra, aligned with its axes), or of the CT's centre."""
+    import json
 
-    import numpy as np
-
-    from kypho.core.levels import parse_level
-    from kypho.errors import InvalidParameterError
-    from kypho.fluoro import named_view, render_drr, view_for_level
-    from kypho.fluoro.io import write_frame
-    from kypho.io import load_case
-
-    if bone not in ("dark", "bright"):
-        raise InvalidParameterError(f"--bone must be 'dark' or 'bright', got {bone!r}")
-    if out.suffix.lower() not in (".png", ".npy", ".dcm"):
-        raise InvalidParameterError(f"--out {out}: use a .png, .npy or .dcm file name")
-    c = load_case(case, labels=labels)
-    if level is not None:
-        carm = view_for_level(c, parse_level(level), view)
-    else:
-        centre = c.volume.ijk_to_ras((np.asarray(c.volume.shape) - 1) / 2.0)
-        carm = named_view(view, centre)
-    if primary is not None:
-        carm = replace(carm, primary_deg=primary)
-    if secondary is not None:
-        carm = replace(carm, secondary_deg=secondary)
-    carm = carm.with_size(size)
-    t0 = time.perf_counter()
-    frame = render_drr(c.volume, carm, energy_kev=energy)
-    ms = (time.perf_counter() - t0) * 1000.0
-    write_frame(frame, out, bone=bone)  # type: ignore[arg-type]
-    where = f" centred on {parse_level(level)}" if level else ""
-    out_console.print(
-        f"{out}: {view} view{where}, {carm.describe()}, {size}x{size} px, {frame.method} "
-        f"{ms:.0f} ms", highlight=False
+    from kypho.core.outputs import envelope, output_folder
+    from kypho.fluoro.outputs import (
+        FLUORO_FORMAT_VERSION,
+        fluoro_to_dict,
+        render_view,
+        write_outputs,
     )
+    from kypho.fluoro.spec import FluoroSpec
+
+    spec = FluoroSpec(view=view, size=size, energy_kev=energy, bone=bone,  # type: ignore[arg-type]
+                      primary_deg=primary, secondary_deg=secondary, outlines=outlines)
+    levels = levels_of(level) or (None,)
+    stems = [f"fluoro_{view}" + (f"_{lv}" if lv else "") for lv in levels]
+    names = [f"{s}{ext}" for s in stems for ext in (".png", ".json", ".npy", ".dcm")]
+    output_folder(out, names, force=force)
+    c = load(case, labels, labels_scheme)
+    docs = []
+    for lv in levels:
+        view_ = render_view(c, spec, level=lv)
+        paths = write_outputs(c, view_, out, npy=npy, dicom=dicom)
+        docs.append(fluoro_to_dict(view_))
+        if not as_json:
+            where = f" of {view_.level}" if view_.level else ""
+            d = view_.dose
+            out_console.print(
+                f"{view}{where}: {view_.frame.carm.describe()}, {size}x{size} px, "
+                f"{view_.frame.method}; dose {d.reference_air_kerma_mgy:.3f} mGy, DAP "
+                f"{d.dap_gy_cm2:.4f} Gy cm2; wrote {', '.join(p.name for p in paths.values())}",
+                highlight=False, markup=False)
+    if as_json:
+        typer.echo(json.dumps(envelope("fluoro", FLUORO_FORMAT_VERSION,
+                                       {"case": c.name, "frames": docs}), indent=2))
     err_console.print(f"[dim]{DISCLAIMER}[/]")

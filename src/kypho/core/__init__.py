@@ -1,28 +1,21 @@
 """kypho's data model: CT volumes, vertebra label maps, cases and level names."""
 
-from kypho.core.case import Case
-from kypho.core.levels import (
-    LEVEL_IDS,
-    LEVELS,
-    TOTALSEGMENTATOR_V2_IDS,
-    VERSE_IDS,
-    level_from_id,
-    level_range,
-    parse_level,
-)
-from kypho.core.volume import LabelMap, Volume, affine_from_spacing, check_same_grid
+import lazy_loader as _lazy
 
-__all__ = [
-    "LEVELS",
-    "LEVEL_IDS",
-    "TOTALSEGMENTATOR_V2_IDS",
-    "VERSE_IDS",
-    "Case",
-    "LabelMap",
-    "Volume",
-    "affine_from_spacing",
-    "check_same_grid",
-    "level_from_id",
-    "level_range",
-    "parse_level",
-]
+__getattr__, __dir__, __all__ = _lazy.attach(
+    __name__,
+    submod_attrs={
+        "case": ["Case"],
+        "levels": [
+            "LEVELS",
+            "LEVEL_IDS",
+            "TOTALSEGMENTATOR_V2_IDS",
+            "VERSE_IDS",
+            "level_from_id",
+            "level_range",
+            "parse_level",
+            "parse_levels",
+        ],
+        "volume": ["LabelMap", "Volume", "affine_from_spacing", "check_same_grid"],
+    },
+)

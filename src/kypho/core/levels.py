@@ -13,6 +13,7 @@ Sources
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from types import MappingProxyType
 
 from kypho.errors import InvalidParameterError
@@ -25,6 +26,7 @@ __all__ = [
     "level_from_id",
     "level_range",
     "parse_level",
+    "parse_levels",
 ]
 
 #: Vertebral levels kypho knows, cranial to caudal.
@@ -108,3 +110,31 @@ def level_range(first: str, last: str) -> tuple[str, ...]:
     if a > b:
         raise InvalidParameterError(f"level range {first}..{last} runs caudal to cranial")
     return LEVELS[a : b + 1]
+
+
+def parse_levels(texts: str | Iterable[str]) -> tuple[str, ...]:
+    """Levels named by ``texts``: single levels (``"L1"``), ranges (``"T10-L3"``) or lists of
+    either separated by commas; cranial to caudal, each once.
+
+    >>> parse_levels(["T12", "L1-L2"])
+    ('T12', 'L1', 'L2')
+    >>> parse_levels("t10-t11,L1")
+    ('T10', 'T11', 'L1')
+
+    Raises
+    ------
+    InvalidParameterError
+        For an unknown level or a range running caudal to cranial.
+    """
+    items = [texts] if isinstance(texts, str) else list(texts)
+    found: set[str] = set()
+    for item in items:
+        for part in str(item).replace(";", ",").split(","):
+            part = part.strip()
+            if not part:
+                continue
+            first, sep, last = part.partition("-")
+            found.update(level_range(first, last) if sep else (parse_level(part),))
+    if not found:
+        raise InvalidParameterError(f"no level named in {texts!r}")
+    return tuple(lv for lv in LEVELS if lv in found)

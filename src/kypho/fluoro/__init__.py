@@ -8,61 +8,37 @@ reference), :mod:`~kypho.fluoro.instruments`, :mod:`~kypho.fluoro.display`,
 :mod:`~kypho.fluoro.report`.  Not a medical device.
 """
 
-from kypho.fluoro.attenuation import DEFAULT_ENERGY_KEV, Material, hu_to_mu, mu_per_mm
-from kypho.fluoro.carm import (
-    VIEW_NAMES,
-    CArm,
-    angles_from_direction,
-    ap_view,
-    lateral_view,
-    named_view,
-    oblique_view,
-    project_points,
-)
-from kypho.fluoro.detector import Detector, FrameTooLargeError
-from kypho.fluoro.display import to_display
-from kypho.fluoro.dose import DoseSession, DoseSummary, Technique
-from kypho.fluoro.instruments import Balloon, CementVolume, Trocar, gauge_outer_diameter_mm
-from kypho.fluoro.outlines import level_axes, project_labels, view_for_level
-from kypho.fluoro.render import (
-    AttenuationVolume,
-    EmptyViewError,
-    Frame,
-    SourceInsidePatientError,
-    prepare_volume,
-    render_drr,
-)
+import lazy_loader as _lazy
 
-__all__ = [
-    "DEFAULT_ENERGY_KEV",
-    "VIEW_NAMES",
-    "AttenuationVolume",
-    "Balloon",
-    "CArm",
-    "CementVolume",
-    "Detector",
-    "DoseSession",
-    "DoseSummary",
-    "EmptyViewError",
-    "Frame",
-    "FrameTooLargeError",
-    "Material",
-    "SourceInsidePatientError",
-    "Technique",
-    "Trocar",
-    "angles_from_direction",
-    "ap_view",
-    "gauge_outer_diameter_mm",
-    "hu_to_mu",
-    "lateral_view",
-    "level_axes",
-    "mu_per_mm",
-    "named_view",
-    "oblique_view",
-    "prepare_volume",
-    "project_labels",
-    "project_points",
-    "render_drr",
-    "to_display",
-    "view_for_level",
-]
+__getattr__, __dir__, __all__ = _lazy.attach(
+    __name__,
+    submod_attrs={
+        "attenuation": ["DEFAULT_ENERGY_KEV", "Material", "hu_to_mu", "mu_per_mm"],
+        "carm": [
+            "CArm",
+            "VIEW_NAMES",
+            "angles_from_direction",
+            "ap_view",
+            "lateral_view",
+            "named_view",
+            "oblique_view",
+            "project_points",
+        ],
+        "detector": ["Detector", "FrameTooLargeError"],
+        "display": ["to_display"],
+        "dose": ["DoseSession", "DoseSummary", "Technique"],
+        "instruments": ["Balloon", "CementVolume", "Trocar", "gauge_outer_diameter_mm"],
+        "outlines": ["level_axes", "project_labels", "view_for_level"],
+        "outputs": ["FluoroView", "render_view", "write_outputs"],
+        "sequence": ["render_sequence"],
+        "spec": ["FluoroSpec"],
+        "render": [
+            "AttenuationVolume",
+            "EmptyViewError",
+            "Frame",
+            "SourceInsidePatientError",
+            "prepare_volume",
+            "render_drr",
+        ],
+    },
+)

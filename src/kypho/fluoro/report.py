@@ -3,31 +3,35 @@
 from __future__ import annotations
 
 import html
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 from numpy.typing import ArrayLike
 
+from kypho.anatomy.spine import SpineAnatomy
 from kypho.core.case import Case
 from kypho.core.levels import LEVELS, parse_level
 from kypho.core.volume import LabelMap
 from kypho.errors import EmptyLabelMapError
 from kypho.fluoro.display import to_display
 from kypho.fluoro.dose import DoseSession
-from kypho.fluoro.outlines import outline_polylines, project_labels, view_for_level
-from kypho.fluoro.render import Frame, prepare_volume, render_drr
+from kypho.fluoro.outlines import outline_polylines, project_labels
+from kypho.fluoro.render import Frame
 from kypho.report import Section, figure_from_matplotlib
+
+if TYPE_CHECKING:
+    from kypho.assess.model import Assessment
+    from kypho.fluoro.outputs import FluoroView
 
 __all__ = ["choose_level", "fluoro_section", "plot_frame"]
 
 
-def choose_level(case: Case) -> str:
-    """The level to show: the most severe fracture of a phantom (highest Genant grade), else the
-    middle labelled level."""
-    if case.truth is not None:
-        graded = [v for v in case.truth.vertebrae if v.genant_grade > 0 and v.level in LEVELS]
-        if graded:
-            return max(graded, key=lambda v: (v.genant_grade, v.height_loss_pct)).level
+def choose_level(case: Case, assessment: Assessment | None = None) -> str:
+    """The level to show: the assessment's first candidate for augmentation (its most relevant
+    fracture) when one is given, else the middle labelled level."""
+    if assessment is not None and assessment.candidates:
+        return assessment.candidates[0].level
     if not case.levels:
         raise EmptyLabelMapError(f"case {case.name!r} has no vertebra labels to choose a level from")
     return case.levels[len(case.levels) // 2]
@@ -65,27 +69,48 @@ def plot_frame(
     ax.set_axis_off()  # type: ignore[attr-defined]
 
 
-def fluoro_section(case: Case, *, level: str | None = None, size: int = 256, bone: str = "dark") -> Section:
+def fluoro_section(
+    case: Case,
+    *,
+    level: str | None = None,
+    size: int = 256,
+    bone: str = "dark",
+    assessment: Assessment | None = None,
+    anatomy: SpineAnatomy | None = None,
+    views: Sequence[FluoroView] | None = None,
+) -> Section:
     """AP and lateral frames centred on ``level`` (default :func:`choose_level`) with the outlines
-    of that level (solid) and its labelled neighbours (dashed)."""
+    of that level (solid) and its labelled neighbours (dashed).
+
+    ``views`` already rendered (:func:`kypho.fluoro.outputs.render_view`) are shown as they are;
+    otherwise the AP and lateral views are rendered here.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    lvl = parse_level(level) if level is not None else choose_level(case)
-    vol = prepare_volume(case.volume)
+    from kypho.fluoro.outputs import render_view
+    from kypho.fluoro.spec import FluoroSpec
+
+    if views is None:
+        lvl = parse_level(level) if level is not None else choose_level(case, assessment)
+        views = [render_view(case, FluoroSpec(view=v, size=size, bone=bone), level=lvl,  # type: ignore[arg-type]
+                             anatomy=anatomy) for v in ("ap", "lateral")]
+    lvl = views[0].level or (case.levels[len(case.levels) // 2] if case.levels else "")
     dose = DoseSession()
-    i = LEVELS.index(lvl)
+    i = LEVELS.index(lvl) if lvl in LEVELS else 0
     neighbours = [x for x in LEVELS[max(i - 1, 0) : i + 2] if x in case.levels]
-    fig, axes = plt.subplots(1, 2, figsize=(10, 5.4))
+    titles = {"ap": "AP (prone, tube under the table)", "lateral": "Lateral (detector left)"}
+    fig, axes = plt.subplots(1, len(views), figsize=(5 * len(views), 5.4), squeeze=False)
     rows = []
-    for ax, view, title in zip(axes, ("ap", "lateral"), ("AP (prone, tube under the table)", "Lateral (detector left)"), strict=True):
-        carm = view_for_level(case, lvl, view).with_size(size)
-        frame = render_drr(vol, carm, dose=dose)
-        plot_frame(ax, frame, labels=case.labels, levels=neighbours, highlight=lvl, bone=bone)
-        ax.set_title(f"{title}\n{carm.describe()}", fontsize=9)
-        rows.append((view, carm.describe(), frame.method))
+    for ax, v in zip(axes[0], views, strict=True):
+        carm = v.frame.carm
+        dose.record(carm)
+        plot_frame(ax, v.frame, labels=case.labels, levels=neighbours, highlight=lvl,
+                   bone=v.spec.bone)
+        ax.set_title(f"{titles.get(v.spec.view, v.spec.view)}\n{carm.describe()}", fontsize=9)
+        rows.append((v.spec.view, carm.describe(), v.frame.method))
     fig.tight_layout()
     fig.suptitle(f"Simulated fluoroscopy of {lvl} (not a medical device)", fontsize=10, y=1.04)
     figure = figure_from_matplotlib(
@@ -98,11 +123,13 @@ def fluoro_section(case: Case, *, level: str | None = None, size: int = 256, bon
     table = "".join(
         f"<tr><td>{html.escape(v)}</td><td>{html.escape(d)}</td><td>{html.escape(m)}</td></tr>" for v, d, m in rows
     )
+    carm = views[0].frame.carm
     body = (
-        f"<p>Digitally reconstructed radiographs of the CT at {vol.energy_kev:g} keV effective energy "
-        "(Joseph's method, Beer-Lambert, no scatter or noise), C-arm source-to-detector "
-        f"{carm.source_to_detector_mm:g} mm, source-to-isocentre {carm.source_to_isocentre_mm:g} mm.</p>"
+        f"<p>Digitally reconstructed radiographs of the CT at {views[0].frame.energy_kev:g} keV "
+        "effective energy (Joseph's method, Beer-Lambert, no scatter or noise), C-arm "
+        f"source-to-detector {carm.source_to_detector_mm:g} mm, source-to-isocentre "
+        f"{carm.source_to_isocentre_mm:g} mm.</p>"
         "<table><tr><th>View</th><th>DICOM positioner angles</th><th>Renderer</th></tr>"
-        f"{table}</table><p>Dose of these two pulses (model):</p>{dose.summary().to_html()}"
+        f"{table}</table><p>Dose of these pulses (model):</p>{dose.summary().to_html()}"
     )
     return Section(key="fluoro", title=f"Fluoroscopy ({lvl})", html=body, figures=(figure,))

@@ -4,43 +4,26 @@ Formats: NIfTI (read/write), NRRD (read/write), DICOM CT series folders (read; w
 and interoperability), kypho case folders (read/write).  See ``docs/coordinate-systems.md``.
 """
 
-from kypho.io.dicom import DicomSeries, read_dicom_series, write_dicom_series
-from kypho.io.example import example_cache_dir, fetch_example
-from kypho.io.load import (
-    CASE_FILES,
-    LabelScheme,
-    labelled_levels,
-    level_from_name,
-    load_case,
-    load_labels,
-    load_volume,
-    save_case,
-    save_image,
-)
-from kypho.io.nifti import read_labels_nifti, read_volume_nifti, write_nifti
-from kypho.io.nrrd import read_nrrd, write_nrrd
-from kypho.io.summary import case_summary, levels_at_edge
+import lazy_loader as _lazy
 
-__all__ = [
-    "CASE_FILES",
-    "DicomSeries",
-    "LabelScheme",
-    "case_summary",
-    "example_cache_dir",
-    "fetch_example",
-    "labelled_levels",
-    "level_from_name",
-    "levels_at_edge",
-    "load_case",
-    "load_labels",
-    "load_volume",
-    "read_dicom_series",
-    "read_labels_nifti",
-    "read_nrrd",
-    "read_volume_nifti",
-    "save_case",
-    "save_image",
-    "write_dicom_series",
-    "write_nifti",
-    "write_nrrd",
-]
+__getattr__, __dir__, __all__ = _lazy.attach(
+    __name__,
+    submod_attrs={
+        "dicom": ["DicomSeries", "read_dicom_series", "write_dicom_series"],
+        "example": ["example_cache_dir", "fetch_example"],
+        "load": [
+            "CASE_FILES",
+            "LabelScheme",
+            "labelled_levels",
+            "level_from_name",
+            "load_case",
+            "load_labels",
+            "load_volume",
+            "save_case",
+            "save_image",
+        ],
+        "nifti": ["read_labels_nifti", "read_volume_nifti", "write_nifti"],
+        "nrrd": ["read_nrrd", "write_nrrd"],
+        "summary": ["case_summary"],
+    },
+)

@@ -8,24 +8,13 @@ import numpy as np
 
 from kypho.core.case import Case
 from kypho.core.levels import LEVEL_IDS
-from kypho.core.volume import LabelMap
 from kypho.io._common import id_counts
 from kypho.io.load import labelled_levels
 
-__all__ = ["case_summary", "levels_at_edge"]
+__all__ = ["case_summary"]
 
 #: Voxels sampled for the HU percentiles (every n-th along i and j; min/max use all voxels).
 _PERCENTILE_STRIDE = 2
-
-
-def levels_at_edge(labels: LabelMap) -> tuple[str, ...]:
-    """Levels whose label touches a face of the volume (possibly cut by the scan's edge)."""
-    d = labels.data
-    faces = (d[0], d[-1], d[:, 0], d[:, -1], d[:, :, 0], d[:, :, -1])
-    touching = set()
-    for f in faces:
-        touching.update(int(i) for i in np.unique(f))
-    return tuple(lv for lv in labelled_levels(labels) if LEVEL_IDS[lv] in touching)
 
 
 def case_summary(case: Case) -> dict[str, Any]:
@@ -57,7 +46,7 @@ def case_summary(case: Case) -> dict[str, Any]:
             "p99": round(p99, 1),
         },
         "levels": list(levels),
-        "levels_at_edge": list(levels_at_edge(case.labels)) if case.labels is not None else [],
+        "levels_at_edge": list(case.labels.levels_at_edge) if case.labels is not None else [],
         "has_tissue_map": case.tissue is not None,
         "has_truth": case.truth is not None,
     }

@@ -28,8 +28,8 @@ def plan_figure(case: Case, plan, *, half_mm: float = 45.0):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    model = plan.model
-    fr = model.frame
+    grid = plan.grid
+    fr = grid.frame
     right, ant, sup = (np.asarray(v) for v in (fr.right, fr.anterior, fr.superior))
     pts = np.array([p for path in plan.paths for p in (path.entry_ras_mm, path.target_ras_mm)])
     centre = pts.mean(axis=0)
@@ -76,7 +76,7 @@ def plan_figure(case: Case, plan, *, half_mm: float = 45.0):
 
 def plan_section(case: Case, plans) -> Section:
     """Report section (key ``"plan"``): table of paths, margins, verdicts, and the pictures."""
-    from kypho.plan.pedicle import published_comparison
+    from kypho.anatomy.pedicle import published_comparison
 
     rows = []
     for plan in plans:

@@ -20,9 +20,9 @@ from dataclasses import replace
 import numpy as np
 from numpy.typing import NDArray
 
-from kypho.plan.anatomy import VertebraModel
+from kypho.anatomy.grid import VertebraGrid
+from kypho.anatomy.pedicle import PedicleAnatomy
 from kypho.plan.paths import Breach, Margins, TrocarPath, path_angles
-from kypho.plan.pedicle import PedicleAnatomy
 
 __all__ = [
     "ENTRY_SKIP_MM",
@@ -62,11 +62,11 @@ def path_samples(
 
 
 def _cross_dirs(
-    model: VertebraModel, d: NDArray[np.float64], side: str
+    grid: VertebraGrid, d: NDArray[np.float64], side: str
 ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     """Unit lateral (towards ``side``) and cranial directions across the path."""
-    sup = np.asarray(model.frame.superior)
-    right = np.asarray(model.frame.right)
+    sup = np.asarray(grid.frame.superior)
+    right = np.asarray(grid.frame.right)
     w = np.cross(sup, d)
     if np.linalg.norm(w) < 1e-6:
         w = right.copy()
@@ -80,24 +80,24 @@ def _cross_dirs(
     return w, h / np.linalg.norm(h)
 
 
-def _ray_distances(model: VertebraModel, pts: NDArray, direction: NDArray, max_mm: float = 16.0):
+def _ray_distances(grid: VertebraGrid, pts: NDArray, direction: NDArray, max_mm: float = 16.0):
     """Distance from each point along ``direction`` to the first point outside the bone."""
     steps = np.arange(0.0, max_mm + STEP_MM, STEP_MM)
-    grid = pts[:, None, :] + steps[None, :, None] * direction
-    inside = model.inside(grid)
+    samples = pts[:, None, :] + steps[None, :, None] * direction
+    inside = grid.inside(samples)
     first_out = np.where(~inside.any(axis=1), 0, np.argmax(~inside, axis=1))
     all_in = inside.all(axis=1)
     return np.where(all_in, max_mm, steps[first_out])
 
 
 def _classify(
-    model: VertebraModel, p: NDArray, d: NDArray, side: str, in_pedicle: bool,
+    grid: VertebraGrid, p: NDArray, d: NDArray, side: str, in_pedicle: bool,
     pedicle: PedicleAnatomy | None = None,
 ) -> str:
     """Which wall the trocar crosses at ``p``: in the pedicle zone from where ``p`` lies relative
     to the pedicle's axis (scaled by its half-width and half-height), else from the outward
     normal of the surface."""
-    if model.canal_distance(p[None])[0] < 0.5:
+    if grid.canal_distance(p[None])[0] < 0.5:
         return "canal"
     if in_pedicle and pedicle is not None:
         c = np.asarray(pedicle.isthmus_ras_mm)
@@ -112,24 +112,24 @@ def _classify(
     offs = np.eye(3) * eps
     grad = np.array(
         [
-            (model.sdf((p + o)[None])[0] - model.sdf((p - o)[None])[0]) / (2 * eps)
+            (grid.sdf((p + o)[None])[0] - grid.sdf((p - o)[None])[0]) / (2 * eps)
             for o in offs
         ]
     )
     if np.linalg.norm(grad) < 1e-6:
         return "outside vertebra"
     n = -grad / np.linalg.norm(grad)  # outward
-    if model.sdf(p[None])[0] < -6.0:
+    if grid.sdf(p[None])[0] < -6.0:
         # Far from any bone: name the side it missed on.
-        w, _ = _cross_dirs(model, d, side)
+        w, _ = _cross_dirs(grid, d, side)
         return "lateral wall" if n @ w > 0 else "medial wall"
-    w, h = _cross_dirs(model, d, side)
+    w, h = _cross_dirs(grid, d, side)
     if in_pedicle:
         cw, ch = float(n @ w), float(n @ h)
         if abs(cw) >= abs(ch):
             return "lateral wall" if cw > 0 else "medial wall"
         return "superior wall" if ch > 0 else "inferior wall"
-    loc = model.frame.direction_to_local(n)
+    loc = grid.frame.direction_to_local(n)
     k = int(np.argmax(np.abs(loc)))
     if k == 1:
         return "anterior cortex" if loc[1] > 0 else "posterior body wall"
@@ -138,7 +138,7 @@ def _classify(
     return "lateral body wall"
 
 
-def _skin_point(model: VertebraModel, entry: NDArray, d: NDArray, hu_volume) -> NDArray | None:
+def _skin_point(grid: VertebraGrid, entry: NDArray, d: NDArray, hu_volume) -> NDArray | None:
     """Where the line behind the entry leaves the body (HU above -400 to below), or ``None``."""
     if hu_volume is None:
         return None
@@ -161,7 +161,7 @@ def _skin_point(model: VertebraModel, entry: NDArray, d: NDArray, hu_volume) -> 
 
 
 def evaluate_path(
-    model: VertebraModel,
+    grid: VertebraGrid,
     path: TrocarPath,
     *,
     pedicle: PedicleAnatomy | None = None,
@@ -171,7 +171,7 @@ def evaluate_path(
 
     Parameters
     ----------
-    model : VertebraModel
+    grid : VertebraGrid
     path : TrocarPath
     pedicle : PedicleAnatomy, optional
         The pedicle the path uses (for the extrapedicular check and the notes).
@@ -183,32 +183,32 @@ def evaluate_path(
     d = path.direction_ras
     r = path.radius_mm
     t, pts = path_samples(entry, target)
-    loc = model.frame.to_local(pts)
-    a_post = model.body_posterior_a_mm
+    loc = grid.frame.to_local(pts)
+    a_post = grid.body_posterior_a_mm
     in_ped = (loc[:, 1] < a_post) & (t >= ENTRY_SKIP_MM)
     extrapedicular = path.approach == "extrapedicular"
-    w, h = _cross_dirs(model, d, path.side)
-    sdf = model.sdf(pts)
+    w, h = _cross_dirs(grid, d, path.side)
+    sdf = grid.sdf(pts)
 
     def wall(direction: NDArray) -> float | None:
         if extrapedicular or not in_ped.any():
             return None
         sel = pts[in_ped]
-        dist = _ray_distances(model, sel, direction)
+        dist = _ray_distances(grid, sel, direction)
         dist = np.where(sdf[in_ped] < 0, sdf[in_ped], dist)
         return float(np.min(dist) - r)
 
     medial, lateral = wall(-w), wall(w)
     inferior, superior = wall(-h), wall(h)
     behind = entry - np.arange(0.0, 40.0, STEP_MM)[:, None] * d
-    canal = float(min(model.canal_distance(pts).min(), model.canal_distance(behind).min()) - r)
+    canal = float(min(grid.canal_distance(pts).min(), grid.canal_distance(behind).min()) - r)
     checked = t >= ENTRY_SKIP_MM
     if extrapedicular:
         checked &= loc[:, 1] >= a_post
     bone_min = float(np.min(sdf[checked]) - r) if checked.any() else float(sdf[-1] - r)
-    tip_in = bool(model.inside(target[None])[0])
+    tip_in = bool(grid.inside(target[None])[0])
     if tip_in:
-        tip_cortex = model.march(target, d, want_inside=False, max_mm=80.0)
+        tip_cortex = grid.march(target, d, want_inside=False, max_mm=80.0)
         tip_cortex_mm = float(tip_cortex) if tip_cortex is not None else None
     else:
         tip_cortex_mm = float(sdf[-1])
@@ -222,7 +222,7 @@ def evaluate_path(
         min_bone_mm=bone_min,
     )
     # --- breaches ---------------------------------------------------------------------------------
-    bad = checked & ((sdf - r < 0) | (model.canal_distance(pts) - r < 0))
+    bad = checked & ((sdf - r < 0) | (grid.canal_distance(pts) - r < 0))
     breaches: list[Breach] = []
     k = 0
     while k < len(t):
@@ -235,9 +235,9 @@ def evaluate_path(
         seg = slice(k, j + 1)
         worst = k + int(np.argmin(sdf[seg]))
         wall_name = _classify(
-            model, pts[k], d, path.side, bool(loc[k, 1] < a_post), pedicle
+            grid, pts[k], d, path.side, bool(loc[k, 1] < a_post), pedicle
         )
-        if wall_name not in ("canal",) and model.canal_distance(pts[seg]).min() < r:
+        if wall_name not in ("canal",) and grid.canal_distance(pts[seg]).min() < r:
             wall_name = "canal"
         breaches.append(
             Breach(
@@ -305,8 +305,8 @@ def evaluate_path(
             )
     if verdict == "safe":
         reasons.append("all clearances >= 1 mm, tip in the body, no breach")
-    tr, sg = path_angles(model.frame, d, path.side)
-    skin = _skin_point(model, entry, d, volume)
+    tr, sg = path_angles(grid.frame, d, path.side)
+    skin = _skin_point(grid, entry, d, volume)
     return replace(
         path,
         margins=margins,

@@ -15,12 +15,12 @@ from pathlib import Path
 from typing import Any
 
 from kypho.core.atomic import write_text_atomic
+from kypho.core.outputs import open_envelope, write_json
 from kypho.errors import FormatError, InputFileError
 from kypho.plan.paths import Breach, Margins, TrocarPath
-from kypho.report import DISCLAIMER
 
 __all__ = [
-    "PLAN_FORMAT",
+    "PLAN_FORMAT_VERSION",
     "SLICER_MARKUPS_SCHEMA_URL",
     "path_from_dict",
     "path_to_dict",
@@ -36,7 +36,10 @@ SLICER_MARKUPS_SCHEMA_URL = (
     "https://raw.githubusercontent.com/slicer/slicer/master/Modules/Loadable/Markups/"
     "Resources/Schema/markups-schema-v1.0.3.json#"
 )
-PLAN_FORMAT = "kypho-plan/1"
+#: Layout version of ``plan.json`` (``"format": "kypho.plan/2"``; version 1 was
+#: ``"kypho-plan/1"``, still read).
+PLAN_FORMAT_VERSION = 2
+_LEGACY_PLAN_FORMAT = "kypho-plan/1"
 
 
 def _lps(p: tuple[float, float, float]) -> list[float]:
@@ -152,22 +155,20 @@ def path_from_dict(d: dict[str, Any], *, source: str = "plan") -> TrocarPath:
 
 def plan_to_dict(plan: Any) -> dict[str, Any]:
     """JSON-able form of a :class:`~kypho.plan.search.LevelPlan`."""
-    from kypho.plan.pedicle import published_comparison
+    from kypho.anatomy.pedicle import published_comparison
 
-    model = plan.model
+    grid = plan.grid
     return {
-        "format": PLAN_FORMAT,
-        "disclaimer": DISCLAIMER,
         "coordinates": "RAS+ mm",
         "level": plan.level,
         "mode": plan.mode,
         "gauge": plan.gauge,
         "verdict": plan.verdict,
-        "vertebra": None if model is None else {
-            "frame": model.frame.__dict__,
-            "canal_width_mm": round(model.canal_width_mm, 2),
-            "canal_depth_mm": round(model.canal_depth_mm, 2),
-            "body_depth_mm": round(model.body_depth_mm, 2),
+        "vertebra": None if grid is None else {
+            "frame": grid.frame.__dict__,
+            "canal_width_mm": round(grid.canal_width_mm, 2),
+            "canal_depth_mm": round(grid.canal_depth_mm, 2),
+            "body_depth_mm": round(grid.body_depth_mm, 2),
         },
         "pedicles": {
             side: {
@@ -189,8 +190,8 @@ def plan_to_dict(plan: Any) -> dict[str, Any]:
 
 def write_plan_json(path: str | Path, plans: list[Any]) -> Path:
     """Write one or more level plans as JSON (atomically)."""
-    doc = {"format": PLAN_FORMAT, "plans": [plan_to_dict(p) for p in plans]}
-    return write_text_atomic(path, json.dumps(doc, indent=2))
+    return write_json(path, "plan", PLAN_FORMAT_VERSION,
+                      {"plans": [plan_to_dict(p) for p in plans]})
 
 
 def read_plan_json(path: str | Path) -> list[TrocarPath]:
@@ -202,8 +203,8 @@ def read_plan_json(path: str | Path) -> list[TrocarPath]:
         raise InputFileError(f"{p}: no such plan file") from None
     except (OSError, json.JSONDecodeError) as exc:
         raise FormatError(f"{p}: not readable JSON ({exc})") from None
-    if not isinstance(doc, dict) or doc.get("format") != PLAN_FORMAT:
-        raise FormatError(f"{p}: not a kypho plan (expected format {PLAN_FORMAT!r})")
+    if not (isinstance(doc, dict) and doc.get("format") == _LEGACY_PLAN_FORMAT):
+        doc = open_envelope(doc, "plan", (PLAN_FORMAT_VERSION,), source=str(p))
     out = []
     for plan in doc.get("plans", []):
         for d in plan.get("paths", []):

@@ -16,9 +16,9 @@ from typing import Literal
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from kypho.anatomy.frame import VertebraFrame
 from kypho.errors import InvalidParameterError
 from kypho.fluoro.instruments import GAUGE_OUTER_DIAMETER_MM, gauge_outer_diameter_mm
-from kypho.plan.anatomy import VertebraFrame
 
 __all__ = [
     "GAUGE_OUTER_DIAMETER_MM",

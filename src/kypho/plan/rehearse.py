@@ -25,15 +25,27 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
+from kypho.anatomy.spine import SpineAnatomy
 from kypho.core.atomic import write_bytes_atomic, write_text_atomic
 from kypho.core.case import Case
+from kypho.core.outputs import write_json
 from kypho.errors import InvalidParameterError
-from kypho.plan.anatomy import VertebraModel, build_vertebra_model
 from kypho.plan.margins import evaluate_path
 from kypho.plan.paths import TrocarPath
-from kypho.plan.pedicle import PedicleAnatomy, find_pedicles
 
-__all__ = ["Rehearsal", "RehearsalStep", "rehearse", "write_rehearsal"]
+__all__ = [
+    "REHEARSAL_FILES",
+    "REHEARSE_FORMAT_VERSION",
+    "Rehearsal",
+    "RehearsalStep",
+    "rehearse",
+    "write_rehearsal",
+]
+
+#: Layout version of the rehearsal's ``summary.json`` (``"format": "kypho.rehearse/1"``).
+REHEARSE_FORMAT_VERSION = 1
+#: The files :func:`write_rehearsal` writes.
+REHEARSAL_FILES = ("contact.png", "rehearsal.gif", "steps.jsonl", "summary.json")
 
 Progress = Callable[[float, str], None]
 #: Depth (mm) behind the docking point where the rehearsal starts (tip in the soft tissue).
@@ -100,8 +112,7 @@ def rehearse(
     *,
     step_mm: float = 2.5,
     size: int = 256,
-    model: VertebraModel | None = None,
-    pedicle: PedicleAnatomy | None = None,
+    anatomy: SpineAnatomy | None = None,
     progress: Progress | None = None,
 ) -> Rehearsal:
     """Advance a trocar along ``path`` and render AP and lateral frames at every step.
@@ -115,63 +126,50 @@ def rehearse(
         Advance per step (mm).
     size : int
         Frame size in pixels.
-    model, pedicle : optional
-        Reuse an analysed vertebra and the pedicle on the path's side.
+    anatomy : SpineAnatomy, optional
+        The case's measured anatomy (default :meth:`SpineAnatomy.of`): the vertebra's grid and
+        the pedicle on the path's side come from it.
     progress : callable, optional
     """
-    from kypho.fluoro import (
-        DoseSession,
-        Trocar,
-        prepare_volume,
-        render_drr,
-        to_display,
-        view_for_level,
-    )
+    from kypho.fluoro import DoseSession, Trocar, prepare_volume, view_for_level
+    from kypho.fluoro.detector import Detector
+    from kypho.fluoro.sequence import render_sequence
 
     if not (step_mm > 0):
         raise InvalidParameterError(f"step must be positive, got {step_mm!r} mm")
     report = progress or (lambda f, m: None)
-    model = model or build_vertebra_model(case, path.level)
-    if pedicle is None:
-        side = path.side if path.side in ("left", "right") else "right"
-        pedicle = find_pedicles(model)[side]  # type: ignore[index]
-    evaluated = evaluate_path(model, path, pedicle=pedicle, volume=case.volume)
+    spine = anatomy if anatomy is not None else SpineAnatomy.of(case)
+    vertebra = spine.vertebra(path.level)
+    grid = vertebra.grid
+    side = path.side if path.side in ("left", "right") else "right"
+    pedicle = vertebra.pedicles[side]  # type: ignore[index]
+    evaluated = evaluate_path(grid, path, pedicle=pedicle, volume=case.volume)
     entry = np.asarray(path.entry_ras_mm)
     d = path.direction_ras
     length = path.bone_length_mm
     depths = [*list(np.arange(-START_BEHIND_MM, length, step_mm)), length]
-    vol = prepare_volume(case.volume)
-    from dataclasses import replace as _replace
-
-    from kypho.fluoro.detector import Detector
-
     zoom = Detector(size, size, FIELD_MM, FIELD_MM)
-    ap = _replace(view_for_level(case, path.level, "ap"), detector=zoom)
-    lat = _replace(view_for_level(case, path.level, "lateral"), detector=zoom)
+    ap = view_for_level(case, path.level, "ap", anatomy=spine, detector=zoom)
+    lat = view_for_level(case, path.level, "lateral", anatomy=spine, detector=zoom)
     dose = DoseSession()
+    tips = [entry + depth * d for depth in depths]
+    trocars = [[Trocar(tuple(t), tuple(t - 150.0 * d), gauge=path.gauge)] for t in tips]  # type: ignore[arg-type]
+    pictures = render_sequence(
+        prepare_volume(case.volume), (ap, lat), trocars, dose=dose, edge_enhance=0.0,
+        progress=lambda f, m: report(f, f"rehearse {path.name}: {m}"),
+    )
     med = np.asarray(pedicle.medial_wall_ras_mm)
     medial_dir = -np.asarray(pedicle.lateral_dir_ras)
-    ped_s = model.frame.to_local(np.asarray(pedicle.isthmus_ras_mm))[2]
-    pw = model.frame.to_world([0.0, model.body_posterior_a_mm, ped_s])
-    ant = np.asarray(model.frame.anterior)
-    from kypho.fluoro.display import display_window
-
-    # One display window per view for the whole run (taken without the trocar, not counted as
-    # an exposure), so the steel shaft does not re-window the later frames.
-    win_ap = display_window(render_drr(vol, ap, check=False).line_integral)
-    win_lat = display_window(render_drr(vol, lat, check=False).line_integral)
-    steps, ap_imgs, lat_imgs = [], [], []
-    for i, depth in enumerate(depths):
-        report(i / len(depths), f"rehearse {path.name}: step {i + 1}/{len(depths)}")
-        tip = entry + depth * d
-        trocar = Trocar(tuple(tip), tuple(tip - 150.0 * d), gauge=path.gauge)  # type: ignore[arg-type]
-        f_ap = render_drr(vol, ap, instruments=[trocar], dose=dose, check=False)
-        f_lat = render_drr(vol, lat, instruments=[trocar], dose=dose, check=False)
-        ap_imgs.append(to_display(f_ap, window=win_ap, edge_enhance=0.0))
-        lat_imgs.append(to_display(f_lat, window=win_lat, edge_enhance=0.0))
+    ped_s = grid.frame.to_local(np.asarray(pedicle.isthmus_ras_mm))[2]
+    pw = grid.frame.to_ras([0.0, grid.body_posterior_a_mm, ped_s])
+    ant = np.asarray(grid.frame.anterior)
+    steps = []
+    shots_per_step = 2
+    for i, (depth, tip) in enumerate(zip(depths, tips, strict=True)):
         medial_mm = _image_offset(ap, tip, tip, med, medial_dir)
         past_mm = _image_offset(lat, tip, tip, pw, ant)
         reached = tuple(dict.fromkeys(b.wall for b in evaluated.breaches if b.depth_mm <= depth))
+        frames_so_far = shots_per_step * (i + 1)
         steps.append(
             RehearsalStep(
                 step=i,
@@ -181,10 +179,12 @@ def rehearse(
                 lateral_tip_past_wall_mm=past_mm,
                 rule_violation=bool(medial_mm > 0 and past_mm < 0),
                 breaches=reached,
-                frames_total=dose.frames,
-                air_kerma_mgy=float(dose.reference_air_kerma_mgy),
+                frames_total=frames_so_far,
+                air_kerma_mgy=float(dose.reference_air_kerma_mgy) * frames_so_far / dose.frames,
             )
         )
+    ap_imgs = tuple(p[0] for p in pictures)
+    lat_imgs = tuple(p[1] for p in pictures)
     ds = dose.summary()
     first_rule = next((s.step for s in steps if s.rule_violation), None)
     summary = {
@@ -210,7 +210,7 @@ def rehearse(
     ap_marks = tuple(tuple(float(x) for x in ap.project(med[None])[0]) for _ in (0,))
     lat_marks = tuple(tuple(float(x) for x in lat.project(pw[None])[0]) for _ in (0,))
     report(1.0, f"rehearse {path.name}: done")
-    return Rehearsal(evaluated, tuple(steps), tuple(ap_imgs), tuple(lat_imgs), ap_marks,  # type: ignore[arg-type]
+    return Rehearsal(evaluated, tuple(steps), ap_imgs, lat_imgs, ap_marks,  # type: ignore[arg-type]
                      lat_marks, summary)  # type: ignore[arg-type]
 
 
@@ -262,5 +262,6 @@ def write_rehearsal(reh: Rehearsal, out_dir: str | Path, *, columns: int = 4) ->
     files["steps"] = write_text_atomic(
         out / "steps.jsonl", "".join(json.dumps(asdict(s)) + "\n" for s in reh.steps)
     )
-    files["summary"] = write_text_atomic(out / "summary.json", json.dumps(reh.summary, indent=2))
+    files["summary"] = write_json(out / "summary.json", "rehearse", REHEARSE_FORMAT_VERSION,
+                                  reh.summary)
     return files

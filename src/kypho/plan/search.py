@@ -24,16 +24,19 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
+from kypho.anatomy.grid import VertebraGrid
+from kypho.anatomy.pedicle import PedicleAnatomy
+from kypho.anatomy.spine import SpineAnatomy
 from kypho.core.case import Case
 from kypho.core.levels import parse_level
-from kypho.plan.anatomy import VertebraModel, build_vertebra_model
 from kypho.plan.margins import ENTRY_SKIP_MM, SAFE_MARGIN_MM, evaluate_path
 from kypho.plan.paths import TrocarPath, gauge_outer_diameter_mm
-from kypho.plan.pedicle import PedicleAnatomy, find_pedicles
+from kypho.plan.spec import PlanSpec
 
 __all__ = [
     "AXIS_PENALTY_MM_PER_DEG",
@@ -84,7 +87,7 @@ class LevelPlan:
         The chosen path per side used (two for bipedicular, one for unipedicular).
     options : dict side -> tuple of TrocarPath
         Ranked alternatives (best first) per side.
-    model : VertebraModel
+    grid : VertebraGrid
         The vertebra's frame, masks and distance fields (for pictures and rehearsal).
     """
 
@@ -93,8 +96,8 @@ class LevelPlan:
     gauge: int
     pedicles: dict[str, PedicleAnatomy]
     paths: tuple[TrocarPath, ...]
-    options: dict[str, tuple[TrocarPath, ...]] = field(default_factory=dict)
-    model: VertebraModel | None = None
+    options: dict[str, tuple[TrocarPath, ...]] = field(default_factory=dict, repr=False)
+    grid: VertebraGrid | None = field(default=None, repr=False)
 
     @property
     def verdict(self) -> str:
@@ -103,28 +106,28 @@ class LevelPlan:
         return max((p.verdict or "unsafe" for p in self.paths), key=order.__getitem__)
 
 
-def _body_extent(model: VertebraModel, a_t: float) -> tuple[float, float, float]:
+def _body_extent(grid: VertebraGrid, a_t: float) -> tuple[float, float, float]:
     """(mid-height s, half-height, half-width) of the body at depth ``a_t`` on the midline."""
-    fr = model.frame
-    p0 = fr.to_world([0.0, a_t, 0.0])
+    fr = grid.frame
+    p0 = fr.to_ras([0.0, a_t, 0.0])
     sup, right = np.asarray(fr.superior), np.asarray(fr.right)
-    if not model.inside(p0[None])[0]:
+    if not grid.inside(p0[None])[0]:
         # Canal height may lie above a collapsed body: look downward for bone.
-        down = model.march(p0, -sup, want_inside=True, max_mm=30.0)
+        down = grid.march(p0, -sup, want_inside=True, max_mm=30.0)
         p0 = p0 - ((down or 0.0) + 1.0) * sup
-    up = model.march(p0, sup, want_inside=False) or 0.0
-    dn = model.march(p0, -sup, want_inside=False) or 0.0
+    up = grid.march(p0, sup, want_inside=False) or 0.0
+    dn = grid.march(p0, -sup, want_inside=False) or 0.0
     s0 = fr.to_local(p0)[2]
     s_mid = s0 + (up - dn) / 2
-    pm = fr.to_world([0.0, a_t, s_mid])
-    half_w = min(model.march(pm, right, want_inside=False) or 15.0,
-                 model.march(pm, -right, want_inside=False) or 15.0)
+    pm = fr.to_ras([0.0, a_t, s_mid])
+    half_w = min(grid.march(pm, right, want_inside=False) or 15.0,
+                 grid.march(pm, -right, want_inside=False) or 15.0)
     return float(s_mid), float((up + dn) / 2), float(half_w)
 
 
-def _entry(model: VertebraModel, through: NDArray, d: NDArray) -> NDArray[np.float64]:
+def _entry(grid: VertebraGrid, through: NDArray, d: NDArray) -> NDArray[np.float64]:
     """Docking point: walking back from ``through`` along ``-d``, the last bone point."""
-    t = model.march(through, -d, want_inside=False, max_mm=60.0)
+    t = grid.march(through, -d, want_inside=False, max_mm=60.0)
     back = (t if t is not None else 30.0) - 0.25
     return through - max(back, 0.0) * d
 
@@ -136,7 +139,7 @@ FULL_EVALUATIONS = 8
 
 
 def search_paths(
-    model: VertebraModel,
+    grid: VertebraGrid,
     pedicle: PedicleAnatomy,
     *,
     gauge: int = 11,
@@ -146,15 +149,15 @@ def search_paths(
     volume=None,
 ) -> tuple[TrocarPath, ...]:
     """Ranked paths through ``pedicle`` (best first), evaluated in full."""
-    fr = model.frame
+    fr = grid.frame
     side = pedicle.side
     sgn = 1.0 if side == "right" else -1.0
     r = gauge_outer_diameter_mm(gauge) / 2
     ist = np.asarray(pedicle.isthmus_ras_mm)
     w, h = np.asarray(pedicle.lateral_dir_ras), np.asarray(pedicle.up_dir_ras)
     axis = np.asarray(pedicle.axis_ras)
-    a_t = model.body_posterior_a_mm + TARGET_DEPTH_FRACTION * model.body_depth_mm
-    s_mid, half_h, half_w = _body_extent(model, a_t)
+    a_t = grid.body_posterior_a_mm + TARGET_DEPTH_FRACTION * grid.body_depth_mm
+    s_mid, half_h, half_w = _body_extent(grid, a_t)
     if approach == "extrapedicular":
         xs = pedicle.width_mm / 2 + r + np.array([0.5, 1.0, 2.0])
         ys = np.linspace(-0.25, 0.25, 3) * pedicle.height_mm
@@ -171,7 +174,7 @@ def search_paths(
     else:
         us = sgn * np.linspace(BIPEDICULAR_MIN_HALF_FRACTION, 0.75, 9) * half_w
     ss = s_mid + np.array([-0.2, 0.0, 0.2]) * half_h
-    targets_l = [fr.to_world([u, a_t, s]) for u in us for s in ss]
+    targets_l = [fr.to_ras([u, a_t, s]) for u in us for s in ss]
     if mode == "bipedicular" and approach == "transpedicular":
         # Where the pedicle axis itself reaches the target depth, and points around it.
         # Shallower depths too: an axis that runs nearly straight ahead reaches the rounded
@@ -179,10 +182,10 @@ def search_paths(
         d_loc = fr.direction_to_local(axis)
         i_loc = fr.to_local(ist)
         for frac_t in AXIS_TARGET_DEPTH_FRACTIONS:
-            a_k = model.body_posterior_a_mm + frac_t * model.body_depth_mm
+            a_k = grid.body_posterior_a_mm + frac_t * grid.body_depth_mm
             k = (a_k - i_loc[1]) / max(d_loc[1], 0.2)
             hit = i_loc + k * d_loc
-            s_mid_k, half_h_k, half_w_k = _body_extent(model, a_k)
+            s_mid_k, half_h_k, half_w_k = _body_extent(grid, a_k)
             # Inside the body's outline at that depth (the body clearance is scored anyway).
             # Bipedicular targets stay in their own half of the body (at least
             # BIPEDICULAR_MIN_HALF_FRACTION of the half-width from the midline): an axis that
@@ -193,7 +196,7 @@ def search_paths(
                     if sgn * (hit[0] + du) < lo_u:
                         continue
                     for ds in (-1.5, 0.0, 1.5):
-                        targets_l.append(fr.to_world([hit[0] + du, a_k, hit[2] + ds]))
+                        targets_l.append(fr.to_ras([hit[0] + du, a_k, hit[2] + ds]))
     targets = np.array(targets_l)
     # All candidates: (n_through * n_target) lines.
     P = np.repeat(throughs, len(targets), axis=0)
@@ -206,8 +209,8 @@ def search_paths(
     frac = np.linspace(0.0, 1.0, n_s)
     seg_len = L + back
     pts = (P - back * D)[:, None, :] + (frac[None, :, None] * seg_len[:, None, None]) * D[:, None, :]
-    sdf = model.sdf(pts)
-    in_body = model.frame.to_local(pts)[..., 1] >= model.body_posterior_a_mm + 1.0
+    sdf = grid.sdf(pts)
+    in_body = grid.frame.to_local(pts)[..., 1] >= grid.body_posterior_a_mm + 1.0
     if approach == "extrapedicular":
         bone = np.where(in_body, sdf, np.inf).min(axis=1) - r
     else:
@@ -215,7 +218,7 @@ def search_paths(
         # ENTRY_SKIP_MM after it are the entry cortex, not the pedicle, and are not scored (as
         # in evaluate_path).
         t_back = np.arange(0.0, 30.0 + 1e-6, 0.5)
-        sdf_back = model.sdf(P[:, None, :] - t_back[None, :, None] * D[:, None, :])
+        sdf_back = grid.sdf(P[:, None, :] - t_back[None, :, None] * D[:, None, :])
         outside = sdf_back <= 0.0
         t_entry = np.where(outside.any(axis=1), t_back[np.argmax(outside, axis=1)], 30.0)
         pos = frac[None, :] * seg_len[:, None] - back  # along the line from the isthmus point
@@ -226,7 +229,7 @@ def search_paths(
         body = np.where(in_body, sdf, np.inf).min(axis=1) - r
         bone = np.minimum(ped, np.where(body >= SAFE_MARGIN_MM, np.inf, body))
     behind = P[:, None, :] - np.linspace(0.0, 40.0, 41)[None, :, None] * D[:, None, :]
-    canal = np.minimum(model.canal_distance(pts).min(axis=1), model.canal_distance(behind).min(axis=1)) - r
+    canal = np.minimum(grid.canal_distance(pts).min(axis=1), grid.canal_distance(behind).min(axis=1)) - r
     score = np.minimum(bone, canal)
     if mode == "bipedicular" and approach == "transpedicular":
         # Safety first: a clearance short of the safe margin (plus a sampling guard) costs
@@ -245,19 +248,19 @@ def search_paths(
             break
     out = []
     for i in chosen:
-        entry = _entry(model, P[i], D[i]) if approach != "extrapedicular" else None
+        entry = _entry(grid, P[i], D[i]) if approach != "extrapedicular" else None
         if entry is None:
             start = P[i] - 40.0 * D[i]
-            t_in = model.march(start, D[i], want_inside=True, max_mm=120.0)
+            t_in = grid.march(start, D[i], want_inside=True, max_mm=120.0)
             entry = start + (t_in if t_in is not None else 40.0) * D[i]
         if np.linalg.norm(T[i] - entry) < ENTRY_SKIP_MM + 1.0:
             continue
         path = TrocarPath(
-            level=model.level, side=side, approach=approach,  # type: ignore[arg-type]
+            level=grid.level, side=side, approach=approach,  # type: ignore[arg-type]
             entry_ras_mm=tuple(entry), target_ras_mm=tuple(T[i]), gauge=gauge,  # type: ignore[arg-type]
             score=float(score[i]),
         )
-        out.append(evaluate_path(model, path, pedicle=pedicle, volume=volume))
+        out.append(evaluate_path(grid, path, pedicle=pedicle, volume=volume))
     rank = {"safe": 0, "caution": 1, "unsafe": 2}
     out.sort(key=lambda p: (rank[p.verdict or "unsafe"], -p.score))
     return tuple(out[: max(n_options, 1)])
@@ -266,28 +269,25 @@ def search_paths(
 def plan_level(
     case: Case,
     level: str,
+    spec: PlanSpec | None = None,
     *,
-    gauge: int = 11,
-    unipedicular: bool = False,
-    side: str | None = None,
-    n_options: int = 3,
+    anatomy: SpineAnatomy | None = None,
     progress: Progress | None = None,
+    **changes: Any,
 ) -> LevelPlan:
     """Plan bipedicular (default) or unipedicular trocar paths at ``level``.
 
     Parameters
     ----------
     case : Case
-        CT with vertebra labels (a phantom's truth is not used).
+        CT with vertebra labels.
     level : str
-    gauge : int
-        Trocar gauge (11 or 8 are typical; see :mod:`kypho.plan.paths`).
-    unipedicular : bool
-        One path reaching across the midline instead of two.
-    side : {'left', 'right'}, optional
-        Side of a unipedicular path (default: the side with the larger clearance).
-    n_options : int
-        Ranked alternatives kept per side.
+    spec : PlanSpec, optional
+        The planner's options (gauge, uni- or bipedicular, side, options kept); default
+        :class:`PlanSpec()`.  Keyword ``changes`` (``gauge=8``) vary it.
+    anatomy : SpineAnatomy, optional
+        The case's measured anatomy (default :meth:`SpineAnatomy.of`): the vertebra's frame,
+        resampled grid and pedicles come from it and are not measured again.
     progress : callable, optional
         ``progress(fraction, message)``.
 
@@ -296,16 +296,17 @@ def plan_level(
     NotMeasurableError
         The level is cut by the scan's edge or its pedicles cannot be found.
     """
+    spec = (spec or PlanSpec()).with_(**changes) if changes else (spec or PlanSpec())
     report = progress or (lambda f, m: None)
     level = parse_level(level)
-    gauge_outer_diameter_mm(gauge)
+    spine = anatomy if anatomy is not None else SpineAnatomy.of(case)
     report(0.0, f"plan {level}: anatomy")
-    model = build_vertebra_model(case, level)
-    peds = find_pedicles(model)
-    od = gauge_outer_diameter_mm(gauge)
+    vertebra = spine.vertebra(level)
+    grid = vertebra.grid
+    peds = vertebra.pedicles
+    od = gauge_outer_diameter_mm(spec.gauge)
     options: dict[str, tuple[TrocarPath, ...]] = {}
-    sides = ("left", "right") if side is None else (side,)
-    mode = "unipedicular" if unipedicular else "bipedicular"
+    sides = ("left", "right") if spec.side is None else (spec.side,)
     for i, sd in enumerate(sides):
         report(0.2 + 0.7 * i / len(sides), f"plan {level}: {sd} path")
         ped = peds[sd]  # type: ignore[index]
@@ -313,10 +314,10 @@ def plan_level(
         if level.startswith("T") and ped.width_mm < od + 2 * SAFE_MARGIN_MM:
             approach = "extrapedicular"
         options[sd] = search_paths(
-            model, ped, gauge=gauge, mode=mode, approach=approach, n_options=n_options,
-            volume=case.volume,
+            grid, ped, gauge=spec.gauge, mode=spec.mode, approach=approach,
+            n_options=spec.n_options, volume=case.volume,
         )
-    if unipedicular:
+    if spec.unipedicular:
         rank = {"safe": 0, "caution": 1, "unsafe": 2}
         best = min(
             (opts[0] for opts in options.values() if opts),
@@ -326,7 +327,7 @@ def plan_level(
     else:
         paths = tuple(opts[0] for opts in options.values() if opts)
     report(1.0, f"plan {level}: done")
-    return LevelPlan(level, mode, gauge, dict(peds), paths, options, model)
+    return LevelPlan(level, spec.mode, spec.gauge, dict(peds), paths, options, grid)
 
 
 def angle_between_deg(u: NDArray, v: NDArray) -> float:

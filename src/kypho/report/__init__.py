@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from kypho.core.atomic import write_text_atomic
+from kypho.core.outputs import DISCLAIMER
 
 __all__ = [
     "DISCLAIMER",
@@ -25,10 +26,6 @@ __all__ = [
     "write_report",
 ]
 
-DISCLAIMER = (
-    "kypho is research and education software. It is not a medical device and must not be "
-    "used for diagnosis, treatment planning or patient care."
-)
 
 
 @dataclass(frozen=True)

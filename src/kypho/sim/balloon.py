@@ -69,7 +69,6 @@ __all__ = [
     "BalloonResult",
     "get_balloon",
     "inflate",
-    "wedge_angle_deg",
 ]
 
 PSI_TO_MPA = 6894.757e-6
@@ -163,12 +162,6 @@ class BalloonResult:
     wedge_angle_after_deg: float
     model: BoneModel
     stopped_at_wall: bool = False
-
-
-def wedge_angle_deg(heights_mm: Sequence[float], depth_mm: float) -> float:
-    """Angle between the endplates (deg), positive when the anterior height is shorter."""
-    ha, _hm, hp = heights_mm
-    return float(np.degrees(np.arctan2(hp - ha, max(depth_mm, 1e-6))))
 
 
 def _segment_distance(
@@ -424,10 +417,10 @@ def inflate(
     for op in model.openings:
         if op.kind == "disc":
             plugged |= op.mask & near
+    profile_after = model.profile.with_heights(after)  # type: ignore[arg-type]
     new_model = model.with_cavity(
         cavity, bmd.astype(np.float32), extra_capacity_mm3=lift_total,
-        heights_mm=after,  # type: ignore[arg-type]
-        plugged=plugged,
+        profile=profile_after, plugged=plugged,
     )
     pv_arr = np.asarray(pv, float)
     return BalloonResult(
@@ -441,8 +434,8 @@ def inflate(
         heights_before_mm=heights_before,
         heights_inflated_mm=heights_inflated,
         heights_after_mm=after,  # type: ignore[arg-type]
-        wedge_angle_before_deg=wedge_angle_deg(heights_before, model.depth_mm),
-        wedge_angle_after_deg=wedge_angle_deg(after, model.depth_mm),
+        wedge_angle_before_deg=model.profile.wedge_angle_deg,
+        wedge_angle_after_deg=profile_after.wedge_angle_deg,
         model=new_model,
         stopped_at_wall=any(halted) or breached,
     )

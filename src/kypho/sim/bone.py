@@ -34,6 +34,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy import ndimage
 
+from kypho.anatomy.morphometry import EndplateProfile
 from kypho.core.breaks import CorticalBreak
 from kypho.errors import InvalidParameterError, NotMeasurableError
 
@@ -312,8 +313,11 @@ class BodyGeometry:
         Holes in the shell (fractured endplate, posterior or lateral wall).
     level : str
         Vertebral level (for reports).
-    heights_mm, normal_heights_mm : (anterior, middle, posterior) or None
-        Body heights now and before the fracture (``None``: measured from the mask / unknown).
+    profile : EndplateProfile or None
+        Heights and endplate lines now, as :mod:`kypho.anatomy.morphometry` measures them
+        (``None``: measured from the body mask by the same six-point morphometry).
+    normal_heights_mm : (anterior, middle, posterior) or None
+        Body heights before the fracture (``None``: unknown).
     notes : tuple of str
         How the geometry was obtained and which parts are assumptions (real CT); carried into
         the bone model and the simulation's notes.
@@ -328,7 +332,7 @@ class BodyGeometry:
     anterior_axis_ras: Vec3 = (0.0, 1.0, 0.0)
     breaks: tuple[CorticalBreak | BreakMask, ...] = ()
     level: str = "L1"
-    heights_mm: tuple[float, float, float] | None = None
+    profile: EndplateProfile | None = None
     normal_heights_mm: tuple[float, float, float] | None = None
     notes: tuple[str, ...] = ()
 
@@ -513,8 +517,8 @@ class BoneModel:
     superior_axis_ras: Vec3
     anterior_axis_ras: Vec3
     centroid_ras_mm: Vec3
+    profile: EndplateProfile
     level: str = "L1"
-    heights_mm: tuple[float, float, float] = (0.0, 0.0, 0.0)
     normal_heights_mm: tuple[float, float, float] | None = None
     depth_mm: float = 0.0
     width_mm: float = 0.0
@@ -527,6 +531,11 @@ class BoneModel:
     @property
     def shape(self) -> tuple[int, int, int]:
         return tuple(int(n) for n in self.body.shape)  # type: ignore[return-value]
+
+    @property
+    def heights_mm(self) -> tuple[float, float, float]:
+        """(Ha, Hm, Hp) now, mm (six-point morphometry, :attr:`profile`)."""
+        return self.profile.heights_mm
 
     @property
     def spacing_mm(self) -> float:
@@ -575,8 +584,29 @@ class BoneModel:
         r /= np.linalg.norm(r)
         return (ras - np.asarray(self.centroid_ras_mm)) @ r
 
+    def snap_to_fluid(
+        self, p_ras_mm: ArrayLike, *, max_mm: float | None = None
+    ) -> NDArray[np.float64] | None:
+        """``p`` itself when its voxel holds fluid (cancellous bone, cleft or cavity), else the
+        centre of the nearest fluid voxel; ``None`` when that lies farther than ``max_mm``.
+
+        kypho's one rule for putting a point (a trocar tip, a planned target, a balloon centre)
+        into the cancellous bone of the working grid.
+        """
+        p = np.asarray(p_ras_mm, float)
+        ijk = np.rint(self.ras_to_ijk(p)).astype(int)
+        if np.all(ijk >= 0) and np.all(ijk < np.array(self.shape)) and self.fluid[tuple(ijk)]:
+            return p
+        idx = np.argwhere(self.fluid)
+        if len(idx) == 0:
+            return None
+        ras = self.ijk_to_ras(idx)
+        d = np.linalg.norm(ras - p, axis=1)
+        k = int(np.argmin(d))
+        return ras[k] if max_mm is None or d[k] <= max_mm else None
+
     def nearest_fluid_voxel(self, p_ras_mm: ArrayLike, *, what: str = "point") -> tuple[int, ...]:
-        """Index of the fluid voxel containing ``p_ras_mm`` (or within one voxel of it).
+        """Index of the fluid voxel containing ``p_ras_mm`` (or within 1.5 voxels of it).
 
         Raises
         ------
@@ -586,24 +616,13 @@ class BoneModel:
         p = np.asarray(p_ras_mm, float)
         if p.shape != (3,) or not np.all(np.isfinite(p)):
             raise InvalidParameterError(f"{what}: expected a finite RAS point, got {p_ras_mm!r}")
-        ijk = np.rint(self.ras_to_ijk(p)).astype(int)
-        best: tuple[int, ...] | None = None
-        best_d = np.inf
-        for di in (-1, 0, 1):
-            for dj in (-1, 0, 1):
-                for dk in (-1, 0, 1):
-                    q = ijk + np.array((di, dj, dk))
-                    if np.any(q < 0) or np.any(q >= self.shape) or not self.fluid[tuple(q)]:
-                        continue
-                    d = float(np.linalg.norm(self.ijk_to_ras(q) - p))
-                    if d < best_d:
-                        best, best_d = tuple(int(x) for x in q), d
-        if best is None or best_d > 1.5 * self.spacing_mm:
+        q = self.snap_to_fluid(p, max_mm=1.5 * self.spacing_mm)
+        if q is None:
             raise InvalidParameterError(
                 f"{what} at RAS ({p[0]:.1f}, {p[1]:.1f}, {p[2]:.1f}) mm lies outside the "
                 f"cancellous bone of {self.level}"
             )
-        return best
+        return tuple(int(x) for x in np.rint(self.ras_to_ijk(q)))
 
     def with_cavity(
         self,
@@ -611,7 +630,7 @@ class BoneModel:
         bmd_mg_cc: NDArray[np.float32],
         *,
         extra_capacity_mm3: float = 0.0,
-        heights_mm: tuple[float, float, float] | None = None,
+        profile: EndplateProfile | None = None,
         plugged: NDArray[np.bool_] | None = None,
     ) -> BoneModel:
         """A copy with a balloon cavity (open space) and a new (densified) bone density map.
@@ -648,7 +667,7 @@ class BoneModel:
             k_axial_mm2=k_ax * 1e6,
             k_transverse_mm2=k_tr * 1e6,
             extra_capacity_mm3=float(extra_capacity_mm3),
-            heights_mm=heights_mm if heights_mm is not None else self.heights_mm,
+            profile=profile if profile is not None else self.profile,
         )
 
 
@@ -667,28 +686,6 @@ def _sphere_mask(model_shape: tuple[int, ...], affine: NDArray, centre: ArrayLik
     ras = idx @ affine[:3, :3].T + affine[:3, 3]
     d = np.linalg.norm(ras - np.asarray(centre, float), axis=1)
     return (d <= r_mm).reshape(model_shape)
-
-
-def _heights_from_mask(
-    fluid_or_body: NDArray[np.bool_], affine: NDArray, centroid: NDArray, s: NDArray,
-    a: NDArray, depth: float,
-) -> tuple[float, float, float]:
-    """Anterior, middle and posterior heights (mm) along the superior axis."""
-    idx = np.argwhere(fluid_or_body)
-    ras = idx @ affine[:3, :3].T + affine[:3, 3] - centroid
-    u = ras @ a
-    z = ras @ s
-    r = np.cross(a, s)
-    lat = ras @ (r / np.linalg.norm(r))
-    vox = float(affine[0, 0])
-    out = []
-    for frac in (0.35, 0.0, -0.35):
-        sel = (np.abs(u - frac * depth) <= max(1.5 * vox, 0.08 * depth)) & (np.abs(lat) <= 3 * vox)
-        if not sel.any():
-            out.append(0.0)
-            continue
-        out.append(float(z[sel].max() - z[sel].min() + vox))
-    return (out[0], out[1], out[2])
 
 
 def build_bone_model(
@@ -738,6 +735,7 @@ def build_bone_model(
         raise InvalidParameterError("heterogeneity_sigma must be >= 0, correlation length > 0")
     if not 0.05 <= transverse_ratio <= 20:
         raise InvalidParameterError(f"transverse_ratio out of range: {transverse_ratio}")
+    source = geom
     aff = geom.affine
     axis_aligned = np.allclose(aff[:3, :3], np.diag(np.diag(aff[:3, :3]))) and np.all(
         np.diag(aff[:3, :3]) > 0
@@ -876,11 +874,8 @@ def build_bone_model(
     k_ax = np.where(cleft, K_OPEN_M2, k_ax)
     k_tr = np.where(cleft, K_OPEN_M2, k_tr)
 
-    # heights
-    if geom.heights_mm is not None:
-        heights = tuple(float(x) for x in geom.heights_mm)
-    else:
-        heights = _heights_from_mask(body, aff, centroid, s, a, depth)
+    # heights and endplates: measured on the geometry's own grid when not given
+    profile = geom.profile if geom.profile is not None else _measure_profile(source)
 
     return BoneModel(
         affine=aff,
@@ -900,7 +895,7 @@ def build_bone_model(
         anterior_axis_ras=tuple(float(x) for x in a),  # type: ignore[arg-type]
         centroid_ras_mm=tuple(float(x) for x in centroid),  # type: ignore[arg-type]
         level=geom.level,
-        heights_mm=heights,  # type: ignore[arg-type]
+        profile=profile,
         normal_heights_mm=geom.normal_heights_mm,
         depth_mm=depth,
         width_mm=width,
@@ -909,6 +904,16 @@ def build_bone_model(
         transverse_ratio=transverse_ratio,
         notes=tuple(geom.notes),
     )
+
+
+def _measure_profile(geom: BodyGeometry) -> EndplateProfile:
+    """Six-point morphometry of a body given without heights (a synthetic body)."""
+    from kypho.anatomy.body import body_only_geometry
+    from kypho.anatomy.morphometry import measure_morphometry
+
+    g = body_only_geometry(geom.body, geom.affine, geom.superior_axis_ras,
+                           geom.anterior_axis_ras, level=geom.level)
+    return measure_morphometry(g).profile
 
 
 def _closest(mask: NDArray[np.bool_], aff: NDArray, p: ArrayLike) -> NDArray[np.float64]:

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
+from kypho.anatomy.spine import SpineAnatomy
 from kypho.core.case import Case
 from kypho.errors import InvalidParameterError
 from kypho.fluoro import (
@@ -39,11 +40,9 @@ from kypho.fluoro import (
     ap_view,
     lateral_view,
     prepare_volume,
-    render_drr,
-    to_display,
     view_for_level,
 )
-from kypho.fluoro.display import display_window
+from kypho.fluoro.sequence import render_sequence
 from kypho.sim.simulate import SimulationResult
 
 __all__ = [
@@ -86,14 +85,18 @@ class ProcedureFrame:
 
 
 def procedure_carms(
-    result: SimulationResult, case: Case | None = None, *, size: int = 192
+    result: SimulationResult,
+    case: Case | None = None,
+    *,
+    size: int = 192,
+    anatomy: SpineAnatomy | None = None,
 ) -> tuple[CArm, CArm]:
-    """True AP and true (left) lateral views of the treated level (from the case when given,
-    else from the bone model's centroid and axes)."""
+    """True AP and true (left) lateral views of the treated level (from the case's anatomy when
+    a case is given, else from the bone model's centroid and axes)."""
     det = Detector(rows=size, cols=size, height_mm=FIELD_DETECTOR_MM, width_mm=FIELD_DETECTOR_MM)
     if case is not None:
-        ap = view_for_level(case, result.level, "ap", detector=det)
-        lat = view_for_level(case, result.level, "lateral", detector=det)
+        ap = view_for_level(case, result.level, "ap", anatomy=anatomy, detector=det)
+        lat = view_for_level(case, result.level, "lateral", anatomy=anatomy, detector=det)
         return ap, lat
     m = result.model
     kw = dict(superior_axis_ras=m.superior_axis_ras, anterior_axis_ras=m.anterior_axis_ras,
@@ -168,42 +171,41 @@ def procedure_frames(
     size: int = 192,
     n_cement: int = 3,
     dose: DoseSession | None = None,
+    anatomy: SpineAnatomy | None = None,
 ) -> tuple[ProcedureFrame, ...]:
     """AP and lateral frames at the chosen moments of the procedure.
 
     Moments: trocar(s) in place; for kyphoplasty the balloon half and fully inflated; then the
-    cement at ``n_cement`` equal steps of the injected volume.  Each rendered frame is counted in
-    ``dose`` when given.
+    cement at ``n_cement`` equal steps of the injected volume.  Rendered by
+    :func:`kypho.fluoro.sequence.render_sequence`; each frame is counted in ``dose`` when given.
     """
     if n_cement < 1:
         raise InvalidParameterError(f"n_cement must be >= 1, got {n_cement}")
-    ap, lat = procedure_carms(result, case, size=size)
-    vol = prepare_volume(case.volume)
+    ap, lat = procedure_carms(result, case, size=size, anatomy=anatomy)
     trocars = trocar_instruments(result)
-    # one display window per view, from the CT alone, so steel and cement do not wash the
-    # bone out and every moment is shown alike
-    windows = [display_window(render_drr(vol, c, check=False).line_integral) for c in (ap, lat)]
-    frames = []
-    for label, v, bf in _moments(result, n_cement):
+    moments = _moments(result, n_cement)
+    instruments = []
+    for _label, v, bf in moments:
         inst: list = list(trocars)
         inst += balloon_instruments(result, bf) if bf > 0 else []
         if v > 0:
             frac = result.cement_fraction_at(v)
             if frac.any():
                 inst.append(CementVolume(np.clip(frac, 0.0, 1.0), result.affine))
-        pics = []
-        for carm, win in zip((ap, lat), windows, strict=True):
-            f = render_drr(vol, carm, instruments=inst, dose=dose, check=False)
-            # clip steel and cement just above the bone window before the edge enhancement,
-            # or their unsharp-mask halo washes the vertebra out
-            clipped = np.minimum(f.line_integral, win[1] + 0.25 * (win[1] - win[0]))
-            pics.append(to_display(clipped, window=win))
-        frames.append(ProcedureFrame(label, v, bf, pics[0], pics[1]))
-    return tuple(frames)
+        instruments.append(inst)
+    pictures = render_sequence(prepare_volume(case.volume), (ap, lat), instruments, dose=dose)
+    return tuple(
+        ProcedureFrame(label, v, bf, pics[0], pics[1])
+        for (label, v, bf), pics in zip(moments, pictures, strict=True)
+    )
 
 
 def procedure_dose(
-    result: SimulationResult, case: Case | None = None, *, rendered_frames: int = 0
+    result: SimulationResult,
+    case: Case | None = None,
+    *,
+    rendered_frames: int = 0,
+    anatomy: SpineAnatomy | None = None,
 ) -> DoseSummary:
     """Fluoroscopy time and dose of the simulated procedure under the stated exposure model.
 
@@ -212,7 +214,7 @@ def procedure_dose(
     pairs per mL of cement, one pair before and one after, plus ``rendered_frames`` pairs (the
     pictures shown).  Trocar placement is not included (planning stage).
     """
-    ap, lat = procedure_carms(result, case, size=64)
+    ap, lat = procedure_carms(result, case, size=64, anatomy=anatomy)
     s = DoseSession()
     pairs = 2 + int(rendered_frames)
     if result.balloon is not None:

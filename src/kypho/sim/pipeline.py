@@ -5,11 +5,12 @@
 >>> from kypho.sim.pipeline import simulate_case
 >>> out = simulate_case(case, "L1", technique="kyphoplasty")  # doctest: +SKIP
 
-Trocar tips and directions come from ``tips_ras_mm`` / ``axes_ras`` when given, else from the
-trocar plan of :func:`kypho.plan.plan_level` (:func:`case_approach`: the planned targets are
-the tips, the entry-to-target lines the axes; bipedicular for kyphoplasty and the same tips
-for vertebroplasty), falling back to :func:`kypho.sim.from_case.default_approach` with a note
-when planning fails.
+Everything upstream comes from the case's measured anatomy (:class:`kypho.anatomy.SpineAnatomy`)
+and, when given, the case's assessment and trocar plan, so nothing is measured twice.  Trocar
+tips and directions come from ``tips_ras_mm`` / ``axes_ras`` when given, else from the trocar
+plan (:func:`case_approach`: the planned targets are the tips, the entry-to-target lines the
+axes; bipedicular for kyphoplasty and the same tips for vertebroplasty), falling back to
+:func:`kypho.sim.from_case.default_approach` with a note when planning fails.
 
 Research and education software, not a medical device.
 """
@@ -18,22 +19,27 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from typing import Literal
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import ArrayLike
 from scipy import ndimage
 
+from kypho.anatomy.spine import SpineAnatomy
 from kypho.core.case import Case
 from kypho.core.levels import parse_level
 from kypho.errors import InvalidParameterError, KyphoError
-from kypho.fluoro import DoseSession, DoseSummary
-from kypho.sim.balloon import get_balloon
+from kypho.fluoro.dose import DoseSession, DoseSummary
+from kypho.sim.balloon import Balloon, get_balloon
 from kypho.sim.bone import BoneModel, build_bone_model
-from kypho.sim.cement import DEFAULT_INJECTION_RATE_ML_PER_MIN, DEFAULT_START_TIME_MIN
 from kypho.sim.frames import ProcedureFrame, procedure_dose, procedure_frames
 from kypho.sim.from_case import body_from_case, default_approach, trocar_axes
-from kypho.sim.simulate import TECHNIQUES, SimulationResult, simulate
+from kypho.sim.simulate import SimulationResult, simulate
+from kypho.sim.spec import SimulationSpec
+
+if TYPE_CHECKING:
+    from kypho.assess.model import Assessment
+    from kypho.plan.search import LevelPlan
 
 __all__ = ["CaseApproach", "CaseSimulation", "build_case_model", "case_approach", "simulate_case"]
 
@@ -99,52 +105,42 @@ class CaseApproach:
 _PLAN_SNAP_MM = 6.0
 
 
-def _tip_in_bone(model: BoneModel, target: np.ndarray) -> np.ndarray | None:
-    """The target, or the nearest cancellous voxel centre within :data:`_PLAN_SNAP_MM`."""
-    ijk = np.rint(model.ras_to_ijk(target)).astype(int)
-    if np.all(ijk >= 0) and np.all(ijk < np.array(model.shape)) and model.fluid[tuple(ijk)]:
-        return target
-    idx = np.argwhere(model.fluid)
-    ras = model.ijk_to_ras(idx)
-    d = np.linalg.norm(ras - target, axis=1)
-    k = int(np.argmin(d))
-    return ras[k] if d[k] <= _PLAN_SNAP_MM else None
-
-
 def case_approach(
     case: Case,
     level: str,
     model: BoneModel,
+    spec: SimulationSpec | None = None,
     *,
-    technique: str = "kyphoplasty",
-    bipedicular: bool | None = None,
-    use_plan: bool = True,
-    gauge: int = 11,
-    plan: object | None = None,
+    anatomy: SpineAnatomy | None = None,
+    plan: LevelPlan | None = None,
 ) -> CaseApproach:
     """Default trocar tips and directions for ``level`` of ``case``.
 
-    With ``use_plan`` the paths of :func:`kypho.plan.plan_level` (``gauge``) are used:
-    bipedicular unless ``bipedicular`` is False, for both techniques (vertebroplasty uses the
-    same tips as kyphoplasty).  If planning raises a :class:`~kypho.errors.KyphoError`, or a
-    planned target is not in the body's cancellous bone, :func:`default_approach` is used and a
-    note says why.  Without ``use_plan``: :func:`default_approach` (bipedicular for kyphoplasty,
-    unipedicular for vertebroplasty unless ``bipedicular`` says otherwise).  A
-    :class:`kypho.plan.LevelPlan` already made for this level can be passed as ``plan``.
+    With ``spec.use_plan`` the paths of :func:`kypho.plan.plan_level` (``spec.gauge``; a plan
+    already made for this level can be passed as ``plan``) are used: bipedicular unless
+    ``spec.bipedicular`` is False, for both techniques (vertebroplasty uses the same tips as
+    kyphoplasty).  If planning raises a :class:`~kypho.errors.KyphoError`, or a planned target
+    is not in the body's cancellous bone, :func:`default_approach` is used and a note says why.
+    Without ``use_plan``: :func:`default_approach` (bipedicular for kyphoplasty, unipedicular for
+    vertebroplasty unless ``spec.bipedicular`` says otherwise), aimed through the measured
+    pedicles.
     """
-    level = parse_level(level)
-    notes: list[str] = []
-    if use_plan:
-        from kypho.plan import plan_level
+    from kypho.plan import PlanSpec, plan_level
 
-        uni = bipedicular is False
+    spec = spec or SimulationSpec()
+    level = parse_level(level)
+    spine = anatomy if anatomy is not None else SpineAnatomy.of(case)
+    notes: list[str] = []
+    if spec.use_plan:
         try:
-            if plan is None or getattr(plan, "level", None) != level:
-                plan = plan_level(case, level, gauge=gauge, unipedicular=uni)
+            if plan is None or plan.level != level:
+                plan = plan_level(case, level, PlanSpec(gauge=spec.gauge,
+                                                        unipedicular=spec.bipedicular is False),
+                                  anatomy=spine)
             tips, axes = [], []
             for path in plan.paths:
                 target = np.asarray(path.target_ras_mm, float)
-                tip = _tip_in_bone(model, target)
+                tip = model.snap_to_fluid(target, max_mm=_PLAN_SNAP_MM)
                 if tip is None:
                     raise InvalidParameterError(
                         f"planned {path.side} target is not in the cancellous bone of {level}")
@@ -157,23 +153,28 @@ def case_approach(
                 n = float(np.linalg.norm(ax))
                 if n < 1e-6:
                     raise InvalidParameterError(f"planned {path.side} path has zero length")
-                ax /= n
                 tips.append(tuple(float(x) for x in tip))
-                axes.append(tuple(float(x) for x in ax))
+                axes.append(tuple(float(x) for x in ax / n))
             if not tips:
                 raise InvalidParameterError("the plan has no path")
             verdicts = ", ".join(f"{p.side} {p.verdict}" for p in plan.paths)
             return CaseApproach(
                 tuple(tips), tuple(axes),  # type: ignore[arg-type]
-                f"{plan.mode} (kypho.plan, {gauge} G: {verdicts})",
+                f"{plan.mode} (kypho.plan, {plan.gauge} G: {verdicts})",
                 (f"trocar paths from kypho.plan ({plan.mode}, {verdicts}); the tips are the "
                  "planned targets", *notes),
                 tips_are_targets=True,
             )
         except KyphoError as exc:
             notes.append(f"planning failed ({exc}); default targets used instead")
-    bip = (technique == "kyphoplasty") if bipedicular is None else bool(bipedicular)
-    tips_d, axes_d = default_approach(case, level, model, technique=technique, bipedicular=bip)
+    try:
+        pedicles = spine.vertebra(level).pedicles
+    except KyphoError as exc:
+        pedicles = None
+        notes.append(f"pedicles not measured ({exc}): trocars along the body's anterior axis")
+    bip = spec.two_trocars
+    tips_d, axes_d = default_approach(model, technique=spec.technique, bipedicular=bip,
+                                      pedicles=pedicles)
     return CaseApproach(tips_d, axes_d,
                         ("bipedicular" if bip else "unipedicular") + " (default target)",
                         tuple(notes))
@@ -183,7 +184,7 @@ def _balloons_behind_targets(
     model: BoneModel,
     targets: tuple[tuple[float, float, float], ...],
     axes: tuple[tuple[float, float, float], ...],
-    balloon: str,
+    balloon: str | Balloon,
 ) -> tuple[tuple[tuple[float, float, float], ...], str]:
     """Balloon centres half a balloon length behind the planned targets, in cancellous bone.
 
@@ -193,14 +194,15 @@ def _balloons_behind_targets(
     docs/references/sim.md).  Centred on the target, half the balloon would lie in the anterior
     cortex and it could not open.
     """
-    half = get_balloon(balloon).length_mm / 2.0
+    b = get_balloon(balloon)
+    half = b.length_mm / 2.0
     centres = []
     for target, axis in zip(targets, axes, strict=True):
         centre = np.asarray(target, float) - half * np.asarray(axis, float)
-        snapped = _tip_in_bone(model, centre)
+        snapped = model.snap_to_fluid(centre, max_mm=_PLAN_SNAP_MM)
         centres.append(tuple(float(x) for x in (snapped if snapped is not None else target)))
     note = (f"balloon centres {half:.1f} mm behind the planned targets (distal end of the "
-            f"{balloon} balloon at the target)")
+            f"{b.name} balloon at the target)")
     return tuple(centres), note  # type: ignore[return-value]
 
 
@@ -223,88 +225,96 @@ def _little_room_note(model: BoneModel, centres: Sequence[ArrayLike], volume_ml:
             f"{', '.join(gaps)} mm from the nearest cortex{hint}")
 
 
-def build_case_model(case: Case, level: str, *, seed: int = 0, spacing_mm: float = 1.0
-                     ) -> BoneModel:
+def build_case_model(
+    case: Case,
+    level: str,
+    spec: SimulationSpec | None = None,
+    *,
+    anatomy: SpineAnatomy | None = None,
+    assessment: Assessment | None = None,
+) -> BoneModel:
     """The porous model of ``level`` of ``case`` (see :func:`body_from_case`)."""
-    return build_bone_model(body_from_case(case, parse_level(level)), seed=seed,
-                            spacing_mm=spacing_mm)
+    spec = spec or SimulationSpec()
+    body = body_from_case(case, parse_level(level), anatomy=anatomy, assessment=assessment)
+    return build_bone_model(body, calibration=spec.calibration, spacing_mm=spec.spacing_mm,
+                            heterogeneity_sigma=spec.heterogeneity_sigma,
+                            venous_exits=spec.venous_exits, seed=spec.seed)
 
 
 def simulate_case(
     case: Case,
     level: str,
+    spec: SimulationSpec | None = None,
     *,
-    technique: Literal["kyphoplasty", "vertebroplasty"] = "kyphoplasty",
+    anatomy: SpineAnatomy | None = None,
+    assessment: Assessment | None = None,
+    plan: LevelPlan | None = None,
     model: BoneModel | None = None,
+    approach: CaseApproach | None = None,
     tips_ras_mm: Sequence[ArrayLike] | None = None,
     axes_ras: Sequence[ArrayLike] | None = None,
-    bipedicular: bool | None = None,
-    cement: str = "standard",
-    volume_ml: float | None = None,
-    rate_ml_per_min: float = DEFAULT_INJECTION_RATE_ML_PER_MIN,
-    start_time_min: float = DEFAULT_START_TIME_MIN,
-    balloon: str = "15/3",
-    seed: int = 0,
-    mode: Literal["full", "preview"] = "full",
-    frames: bool = True,
-    frame_size: int = 192,
     progress: Progress | None = None,
-    approach: CaseApproach | None = None,
-    use_plan: bool = True,
+    **changes: Any,
 ) -> CaseSimulation:
-    """Simulate ``technique`` on ``level`` of ``case``, render the frames and count the dose.
+    """Simulate a procedure on ``level`` of ``case``, render its frames and count the dose.
 
     Parameters
     ----------
-    tips_ras_mm, axes_ras : optional
-        Trocar tips (RAS mm) and directions (pointing into the body); default
-        :func:`default_approach`.  Tips must lie in the body's cancellous bone.
-    bipedicular : bool, optional
-        Approach for the default tips (see :func:`case_approach`).
+    case : Case
+        CT and vertebra labels (a phantom or a real CT: both go through the measured anatomy).
+    level : str
+    spec : SimulationSpec, optional
+        The procedure (default :class:`SimulationSpec()`); keyword ``changes``
+        (``technique="vertebroplasty"``) vary it.
+    anatomy, assessment, plan : optional
+        Upstream results of this case, used instead of being computed again: the measured
+        anatomy (default :meth:`SpineAnatomy.of`), the assessment (expected heights) and the
+        trocar plan of this level (tips and directions).
+    model : BoneModel, optional
+        A porous model of the level already built (e.g. shared by both techniques).
     approach : CaseApproach, optional
-        Precomputed default approach (e.g. one plan shared by both techniques).
-    use_plan : bool
-        Take the default tips from :func:`kypho.plan.plan_level` (see :func:`case_approach`).
-    frames : bool
-        Render the AP/lateral frames (needs the case's CT).
+        Trocar tips and directions already chosen (e.g. one plan shared by both techniques).
+    tips_ras_mm, axes_ras : optional
+        Trocar tips (RAS mm, in the body's cancellous bone) and directions given by hand.
+    progress : callable, optional
+        ``progress(fraction, message)``.
 
     Raises
     ------
     InvalidParameterError
-        Bad parameters (see :func:`kypho.sim.simulate.simulate`), or axes without tips.
+        Bad parameters, or axes without tips.
     NotMeasurableError
-        The level cannot be modelled (no label, no tissue map).
+        The level cannot be modelled (no label, body not found).
     """
-    if technique not in TECHNIQUES:
-        raise InvalidParameterError(
-            f"unknown technique {technique!r}: expected kyphoplasty or vertebroplasty"
-        )
+    spec = (spec or SimulationSpec()).with_(**changes)
     level = parse_level(level)
+    spine = anatomy if anatomy is not None else SpineAnatomy.of(case)
     if model is None:
-        model = build_case_model(case, level, seed=seed)
+        model = build_case_model(case, level, spec, anatomy=spine, assessment=assessment)
     if tips_ras_mm is None:
         if axes_ras is not None:
             raise InvalidParameterError("trocar axes given without trocar tips")
         if approach is None:
-            approach = case_approach(case, level, model, technique=technique,
-                                     bipedicular=bipedicular, use_plan=use_plan)
+            approach = case_approach(case, level, model, spec, anatomy=spine, plan=plan)
         tips, axes = approach.tips_ras_mm, approach.axes_ras
         how, extra = approach.description, approach.notes
-        if technique == "kyphoplasty" and approach.tips_are_targets:
-            tips, shift_note = _balloons_behind_targets(model, tips, axes, balloon)
+        if spec.technique == "kyphoplasty" and approach.tips_are_targets:
+            tips, shift_note = _balloons_behind_targets(model, tips, axes, spec.balloon)
             extra = (*extra, shift_note)
     else:
         tips = tuple(tuple(float(x) for x in np.asarray(t, float).reshape(-1)) for t in tips_ras_mm)
         if axes_ras is None:
-            axes = trocar_axes(case, level, model, tips)
+            try:
+                pedicles = spine.vertebra(level).pedicles
+            except KyphoError:
+                pedicles = None
+            axes = trocar_axes(model, tips, pedicles)
         else:
             axes = tuple(tuple(float(x) for x in np.asarray(a, float).reshape(-1))
                          for a in axes_ras)
         how, extra = f"{len(tips)} given tip(s)", ()
     result = simulate(
-        model, technique=technique, trocar_tips_ras_mm=tips, trocar_axes_ras=axes,
-        cement=cement, volume_ml=volume_ml, rate_ml_per_min=rate_ml_per_min,
-        start_time_min=start_time_min, balloon=balloon, seed=seed, mode=mode,
+        model, spec, trocar_tips_ras_mm=tips, trocar_axes_ras=axes,
         progress=None if progress is None else (lambda f, m: progress(0.8 * f, m)),
     )
     bal = result.balloon
@@ -314,11 +324,12 @@ def simulate_case(
     if extra:
         result = replace(result, notes=tuple(result.notes) + tuple(extra))
     shown: tuple[ProcedureFrame, ...] = ()
-    if frames:
+    if spec.frames:
         if progress is not None:
             progress(0.8, "rendering fluoroscopy frames")
-        shown = procedure_frames(case, result, size=frame_size, dose=DoseSession())
-    dose = procedure_dose(result, case, rendered_frames=len(shown))
+        shown = procedure_frames(case, result, size=spec.frame_size, dose=DoseSession(),
+                                 anatomy=spine)
+    dose = procedure_dose(result, case, rendered_frames=len(shown), anatomy=spine)
     if progress is not None:
         progress(1.0, "done")
     return CaseSimulation(result=result, frames=shown, dose=dose, approach=how)

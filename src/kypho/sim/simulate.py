@@ -16,7 +16,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -26,35 +26,27 @@ from scipy.sparse.csgraph import dijkstra
 
 from kypho.errors import InvalidParameterError
 from kypho.sim.balloon import (
-    WORKING_PRESSURE_CAP_MPA,
     BalloonResult,
-    get_balloon,
     inflate,
-    wedge_angle_deg,
 )
 from kypho.sim.bone import (
-    DEFAULT_CALIBRATION,
     BodyGeometry,
     BoneModel,
-    DensityCalibration,
     build_bone_model,
 )
 from kypho.sim.cement import (
-    DEFAULT_CANNULA,
     DEFAULT_INJECTION_RATE_ML_PER_MIN,
     DEFAULT_START_TIME_MIN,
-    MARROW_VISCOSITY_PA_S,
-    Cannula,
     get_cement,
 )
 from kypho.sim.flow import (
-    VISIBLE_LEAK_ML,
     FlowGrid,
     InjectionSettings,
     LeakRecord,
     ProgressCallback,
     inject,
 )
+from kypho.sim.spec import TECHNIQUES, SimulationSpec, Technique
 
 __all__ = [
     "DEFAULT_VP_VOLUME_ML",
@@ -66,8 +58,6 @@ __all__ = [
     "simulate",
 ]
 
-TECHNIQUES = ("kyphoplasty", "vertebroplasty")
-Technique = Literal["kyphoplasty", "vertebroplasty"]
 
 #: Default vertebroplasty volume (mL): cadaver L1 VP mean 4.4 mL (3.8-5.0), J Orthop Surg Res
 #: 2020, doi:10.1186/s13018-020-01906-0; 4.0 is a model choice inside that range.
@@ -220,7 +210,7 @@ def default_trocar_tips(
     tips = []
     for dx in lat:
         p = col + r * dx
-        tips.append(tuple(float(v) for v in _snap_inside(model, p)))
+        tips.append(tuple(float(v) for v in model.snap_to_fluid(p)))  # type: ignore[union-attr]
     return tuple(tips)  # type: ignore[return-value]
 
 
@@ -236,61 +226,22 @@ def _column_mid(model: BoneModel, p: NDArray, s: NDArray) -> NDArray:
     return p + s * float(ts[inside].mean())
 
 
-def _snap_inside(model: BoneModel, p: NDArray) -> NDArray:
-    ijk = np.rint(model.ras_to_ijk(p)).astype(int)
-    ijk = np.clip(ijk, 0, np.array(model.shape) - 1)
-    if model.fluid[tuple(ijk)]:
-        return p
-    idx = np.argwhere(model.fluid)
-    d = np.linalg.norm(idx - ijk, axis=1)
-    return model.ijk_to_ras(idx[int(np.argmin(d))])
-
-
-def _validate(
-    technique: str, volume_ml: float | None, rate: float, start: float, model: BoneModel
-) -> None:
-    if technique not in TECHNIQUES:
+def _check_volume(volume_ml: float | None, model: BoneModel) -> None:
+    if volume_ml is not None and volume_ml > model.body_volume_ml:
         raise InvalidParameterError(
-            f"unknown technique {technique!r}: expected kyphoplasty or vertebroplasty"
+            f"cement volume {volume_ml:.2f} mL exceeds the volume of the {model.level} body "
+            f"({model.body_volume_ml:.2f} mL)"
         )
-    if not np.isfinite(rate) or rate <= 0:
-        raise InvalidParameterError(f"injection rate must be positive, got {rate} mL/min")
-    if not np.isfinite(start) or start < 0:
-        raise InvalidParameterError(f"start time after mixing must be >= 0, got {start} min")
-    if volume_ml is not None:
-        if not np.isfinite(volume_ml) or volume_ml <= 0:
-            raise InvalidParameterError(f"cement volume must be positive, got {volume_ml} mL")
-        if volume_ml > model.body_volume_ml:
-            raise InvalidParameterError(
-                f"cement volume {volume_ml:.2f} mL exceeds the volume of the {model.level} body "
-                f"({model.body_volume_ml:.2f} mL)"
-            )
 
 
 def simulate(
     body: BodyGeometry | BoneModel,
+    spec: SimulationSpec | None = None,
     *,
-    technique: Technique = "kyphoplasty",
     trocar_tips_ras_mm: Sequence[ArrayLike] | None = None,
     trocar_axes_ras: Sequence[ArrayLike] | None = None,
-    cement: str = "standard",
-    volume_ml: float | None = None,
-    rate_ml_per_min: float = DEFAULT_INJECTION_RATE_ML_PER_MIN,
-    start_time_min: float = DEFAULT_START_TIME_MIN,
-    balloon: str = "15/3",
-    balloon_volume_ml: float | None = None,
-    seed: int = 0,
-    mode: Literal["full", "preview"] = "full",
     progress: ProgressCallback | None = None,
-    spacing_mm: float = 1.0,
-    heterogeneity_sigma: float = 0.3,
-    venous_exits: bool = True,
-    visible_leak_ml: float | None = VISIBLE_LEAK_ML,
-    preload_n: float = 0.0,
-    pressure_cap_mpa: float = WORKING_PRESSURE_CAP_MPA,
-    calibration: DensityCalibration = DEFAULT_CALIBRATION,
-    marrow_viscosity_pa_s: float = MARROW_VISCOSITY_PA_S,
-    cannula: Cannula = DEFAULT_CANNULA,
+    **changes: Any,
 ) -> SimulationResult:
     """Simulate one kyphoplasty or vertebroplasty.
 
@@ -298,32 +249,16 @@ def simulate(
     ----------
     body : BodyGeometry or BoneModel
         The vertebral body (a prebuilt :class:`BoneModel` skips the model build).
-    technique : {'kyphoplasty', 'vertebroplasty'}
+    spec : SimulationSpec, optional
+        The procedure (technique, cement, volume, balloon, model options...); default
+        :class:`SimulationSpec()`.  Keyword ``changes`` (``technique="vertebroplasty"``) vary it.
     trocar_tips_ras_mm : sequence of 3-vectors, optional
         Needle tips (balloon centres for kyphoplasty), RAS mm; default
         :func:`default_trocar_tips` (unipedicular).
     trocar_axes_ras : sequence of 3-vectors, optional
         Trocar directions (balloon axes); default the body's anterior axis.
-    cement : str
-        ``"low_viscosity"``, ``"standard"`` or ``"high_viscosity"``.
-    volume_ml : float, optional
-        Planned cement volume; default 4.0 mL (VP) or the cavity volume + 10 % (KP).
-    rate_ml_per_min : float
-        Total injection rate (split between needles).
-    start_time_min : float
-        Minutes after mixing when injection starts.
-    balloon : str
-        Balloon size (kyphoplasty).
-    balloon_volume_ml : float, optional
-        Inflation volume per balloon (default the device maximum).
-    seed : int
-        Seed of the unresolved permeability heterogeneity.
-    mode : {'full', 'preview'}
-        Time-stepped Darcy injection, or shortest-path filling order.
     progress : callable, optional
         ``progress(fraction, message)``.
-    visible_leak_ml : float or None
-        Stop the injection once this much cement has leaked (None: never).
 
     Raises
     ------
@@ -331,26 +266,22 @@ def simulate(
         Unknown technique/cement/balloon, non-positive rate or volume, a volume beyond the
         body, or a trocar tip outside the body.
     """
+    spec = (spec or SimulationSpec()).with_(**changes)
     t0 = time.perf_counter()
     timings: dict[str, float] = {}
-    if technique not in TECHNIQUES:
-        raise InvalidParameterError(
-            f"unknown technique {technique!r}: expected kyphoplasty or vertebroplasty"
-        )
-    if mode not in ("full", "preview"):
-        raise InvalidParameterError(f"unknown mode {mode!r}: expected full or preview")
-    cem = get_cement(cement)
-    if technique == "kyphoplasty":
-        get_balloon(balloon)
+    technique = spec.technique
+    cem = get_cement(spec.cement)
+    seed = spec.seed
     if isinstance(body, BoneModel):
         model = body
     else:
         model = build_bone_model(
-            body, calibration=calibration, spacing_mm=spacing_mm,
-            heterogeneity_sigma=heterogeneity_sigma, venous_exits=venous_exits, seed=seed,
+            body, calibration=spec.calibration, spacing_mm=spec.spacing_mm,
+            heterogeneity_sigma=spec.heterogeneity_sigma, venous_exits=spec.venous_exits,
+            seed=seed,
         )
     timings["build_model"] = time.perf_counter() - t0
-    _validate(technique, volume_ml, rate_ml_per_min, start_time_min, model)
+    _check_volume(spec.volume_ml, model)
     if trocar_tips_ras_mm is None:
         tips = default_trocar_tips(model, technique=technique)
     else:
@@ -375,19 +306,19 @@ def simulate(
     if progress is not None:
         progress(0.0, "bone model built")
 
-    heights_before = tuple(float(h) for h in model.heights_mm)
     bres: BalloonResult | None = None
     work = model
     t1 = time.perf_counter()
     if technique == "kyphoplasty":
         bres = inflate(
-            model, tips, axes, balloon=balloon, volume_ml=balloon_volume_ml,
-            pressure_cap_mpa=pressure_cap_mpa, preload_n=preload_n,
+            model, tips, axes, balloon=spec.balloon, volume_ml=spec.balloon_volume_ml,
+            pressure_cap_mpa=spec.pressure_cap_mpa, preload_n=spec.preload_n,
         )
         work = bres.model
         if progress is not None:
             progress(0.1, f"balloon {bres.cavity_volume_ml:.2f} mL at {bres.max_pressure_mpa:.2f} MPa")
     timings["balloon"] = time.perf_counter() - t1
+    volume_ml = spec.volume_ml
     if volume_ml is None:
         if bres is not None:
             volume_ml = round(max(bres.cavity_volume_ml * (1.0 + KP_OVERFILL_FRACTION),
@@ -401,13 +332,13 @@ def simulate(
             f"({pore_ml:.2f} mL)"
         )
     settings = InjectionSettings(
-        cement=cem, volume_ml=float(volume_ml), rate_ml_per_min=rate_ml_per_min,
-        start_time_min=start_time_min, marrow_viscosity_pa_s=marrow_viscosity_pa_s,
-        cannula=cannula, visible_leak_ml=visible_leak_ml,
+        cement=cem, volume_ml=float(volume_ml), rate_ml_per_min=spec.rate_ml_per_min,
+        start_time_min=spec.start_time_min, marrow_viscosity_pa_s=spec.marrow_viscosity_pa_s,
+        cannula=spec.cannula, visible_leak_ml=spec.visible_leak_ml,
     )
     t2 = time.perf_counter()
     notes: list[str] = list(work.notes)
-    if mode == "full":
+    if spec.mode == "full":
 
         def sub(frac: float, msg: str) -> None:
             if progress is not None:
@@ -434,7 +365,7 @@ def simulate(
     frac = _cement_fraction(work, fill, leaks)
     metrics = _distribution(work, fill)
     timings["summary"] = time.perf_counter() - t3
-    heights_after = bres.heights_after_mm if bres is not None else heights_before
+    after = work.profile  # the balloon's model carries the lifted endplate
     timings["total"] = time.perf_counter() - t0
     if progress is not None:
         progress(1.0, stop)
@@ -442,7 +373,7 @@ def simulate(
         technique=technique,
         level=model.level,
         cement=cem.name,
-        mode=mode,
+        mode=spec.mode,
         seed=seed,
         injected_volume_ml=float(injected),
         cement_inside_ml=float(inside),
@@ -453,10 +384,10 @@ def simulate(
         stop_reason=stop,
         pv_curve=None if bres is None else bres.pv_curve,
         cavity_volume_ml=0.0 if bres is None else bres.cavity_volume_ml,
-        heights_before_mm=heights_before,  # type: ignore[arg-type]
-        heights_after_mm=tuple(float(h) for h in heights_after),  # type: ignore[arg-type]
-        wedge_angle_before_deg=wedge_angle_deg(heights_before, model.depth_mm),
-        wedge_angle_after_deg=wedge_angle_deg(heights_after, model.depth_mm),
+        heights_before_mm=model.profile.heights_mm,
+        heights_after_mm=after.heights_mm,
+        wedge_angle_before_deg=model.profile.wedge_angle_deg,
+        wedge_angle_after_deg=after.wedge_angle_deg,
         cement_fraction=frac,
         affine=work.affine,
         injection_history=history,
@@ -467,8 +398,8 @@ def simulate(
         notes=tuple(notes),
         trocar_axes_ras=axes,
         arrival_ml=arrival,
-        start_time_min=float(start_time_min),
-        rate_ml_per_min=float(rate_ml_per_min),
+        start_time_min=float(spec.start_time_min),
+        rate_ml_per_min=float(spec.rate_ml_per_min),
     )
 
 

@@ -164,6 +164,5 @@ def synthetic_body(
         affine=aff,
         breaks=tuple(cbreaks),
         level=level,
-        heights_mm=(h_ant, (h_ant + height_mm) / 2.0, float(height_mm)),
         normal_heights_mm=normal,
     )

@@ -1,7 +1,7 @@
 """Six-point morphometry of a vertebral body in its own mid-sagittal plane.
 
 The mid-sagittal plane is spanned by the body's superior and anterior axes through its
-centroid (see :mod:`kypho.assess.frame`).  In that plane:
+centroid (see :mod:`kypho.anatomy.frame` and :mod:`kypho.anatomy.body`).  In that plane:
 
 * **Walls.**  The posterior and anterior walls are located at every height between the
   corners as the outermost crossings of the body surface along the anterior axis.  Each wall
@@ -30,7 +30,9 @@ Surfaces are located on the trilinear interpolation of the binary body mask at t
 i.e. half-way between the last voxel centre inside and the first outside.
 
 Heights are distances between paired landmarks: ``Ha = |sa - ia|``, ``Hm = |sm - im|``,
-``Hp = |sp - ip|``.
+``Hp = |sp - ip|``: kypho's one definition of a vertebral height, used by the assessment, the
+simulation (before and after a procedure) and every report.  The wedge angle is the angle
+between the two endplate lines ``sp-sa`` and ``ip-ia`` (:func:`endplate_angle_deg`).
 """
 
 from __future__ import annotations
@@ -41,19 +43,16 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from kypho.assess.frame import (
-    ANISOTROPY_FOR_WALLS,
-    MaskSampler,
-    VertebraFrame,
-    VertebraGeometry,
-    outer_crossings,
-    step_along_mm,
-)
+from kypho.anatomy.body import ANISOTROPY_FOR_WALLS, VertebraGeometry
+from kypho.anatomy.frame import VertebraFrame, step_along_mm
+from kypho.anatomy.sampling import MaskSampler, outer_crossings
 from kypho.errors import NotMeasurableError
 
 __all__ = [
     "LANDMARK_INSET_MM",
+    "EndplateProfile",
     "Morphometry",
+    "endplate_angle_deg",
     "measure_morphometry",
 ]
 
@@ -103,6 +102,7 @@ class Morphometry:
     height_middle_mm: float
     height_posterior_mm: float
     depth_mm: float  # rim to rim, antero-posterior
+    landmark_span_mm: float  # anterior to posterior landmarks (the endplate lines' run)
     width_mm: float  # left to right wall at mid-depth (median over the body's height)
     v_posterior_mm: float  # posterior rim
     v_anterior_mm: float  # anterior rim
@@ -115,6 +115,56 @@ class Morphometry:
     wall_w_mm: NDArray[np.float64]  # heights of the posterior-wall profile
     wall_v_mm: NDArray[np.float64]  # posterior-most body surface at each of those heights
     wall_fit_v_mm: NDArray[np.float64]  # the fitted wall at those heights
+
+    @property
+    def heights_mm(self) -> tuple[float, float, float]:
+        """(Ha, Hm, Hp), mm."""
+        return (self.height_anterior_mm, self.height_middle_mm, self.height_posterior_mm)
+
+    @property
+    def profile(self) -> EndplateProfile:
+        """Heights and endplate lines as an :class:`EndplateProfile`."""
+        return EndplateProfile(self.heights_mm, self.superior_slope, self.inferior_slope,
+                               self.landmark_span_mm)
+
+
+def endplate_angle_deg(superior_slope: float, inferior_slope: float) -> float:
+    """Angle (deg) between the endplate lines of slopes ``dw/dv`` in the mid-sagittal plane.
+
+    Positive when the endplates converge anteriorly (a wedge: the anterior height is shorter).
+    With heights only, a change of the anterior and posterior heights by ``dha`` and ``dhp`` at
+    a fixed inferior endplate tilts the superior line by ``(dha - dhp) / landmark_span_mm``.
+    """
+    return float(np.degrees(np.arctan(inferior_slope) - np.arctan(superior_slope)))
+
+
+@dataclass(frozen=True)
+class EndplateProfile:
+    """The six-point numbers a procedure changes: heights and the two endplate lines.
+
+    ``heights_mm`` are (Ha, Hm, Hp); the slopes are ``dw/dv`` of the superior (``sp -> sa``)
+    and inferior (``ip -> ia``) endplate lines in the mid-sagittal plane, over a run of
+    ``span_mm`` between the posterior and anterior landmarks.
+    """
+
+    heights_mm: tuple[float, float, float]
+    superior_slope: float
+    inferior_slope: float
+    span_mm: float
+
+    @property
+    def wedge_angle_deg(self) -> float:
+        """Angle between the endplates (:func:`endplate_angle_deg`)."""
+        return endplate_angle_deg(self.superior_slope, self.inferior_slope)
+
+    def with_heights(self, heights_mm: tuple[float, float, float]) -> EndplateProfile:
+        """The profile after the superior endplate moved to give ``heights_mm`` (the inferior
+        endplate fixed, as when a balloon lifts the superior endplate)."""
+        ha, _hm, hp = self.heights_mm
+        new = tuple(float(h) for h in heights_mm)
+        tilt = ((new[0] - ha) - (new[2] - hp)) / max(self.span_mm, 1e-6)
+        return EndplateProfile(new, self.superior_slope + tilt, self.inferior_slope,  # type: ignore[arg-type]
+                               self.span_mm)
 
 
 def _row_median(x: NDArray[np.float64]) -> NDArray[np.float64]:
@@ -422,7 +472,7 @@ def measure_morphometry(
     span = positions["a"] - positions["p"]
     slope_top = (top["a"] - top["p"]) / span
     slope_bot = (bot["a"] - bot["p"]) / span
-    wedge = float(np.degrees(np.arctan(slope_bot) - np.arctan(slope_top)))
+    wedge = endplate_angle_deg(slope_top, slope_bot)
     m = frame.matrix
 
     def normal(slope: float) -> Vec3:
@@ -438,6 +488,7 @@ def measure_morphometry(
         height_middle_mm=float(heights["m"]),
         height_posterior_mm=float(heights["p"]),
         depth_mm=float(walls.rim_ant - walls.rim_post),
+        landmark_span_mm=float(span),
         width_mm=walls.width,
         v_posterior_mm=walls.rim_post,
         v_anterior_mm=walls.rim_ant,

@@ -29,8 +29,8 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy import ndimage
 
+from kypho.anatomy.grid import VertebraGrid
 from kypho.errors import NotMeasurableError
-from kypho.plan.anatomy import VertebraModel
 
 __all__ = [
     "PEDICLE_SPAN_FACTOR",
@@ -195,7 +195,7 @@ class _Section:
 
 
 def _section(
-    model: VertebraModel,
+    grid: VertebraGrid,
     origin: NDArray[np.float64],
     w_dir: NDArray[np.float64],
     h_dir: NDArray[np.float64],
@@ -211,7 +211,7 @@ def _section(
     xs = np.arange(-half_w, half_w + r / 2, r)
     ys = np.arange(-half_h, half_h + r / 2, r)
     pts = origin + xs[:, None, None] * w_dir + ys[None, :, None] * h_dir
-    img = model.inside(pts)
+    img = grid.inside(pts)
     if not img.any():
         return None
     comp, _n = ndimage.label(img)
@@ -278,7 +278,7 @@ def _span(sections: list[_Section | None]) -> list[int]:
     return list(range(lo, hi + 1))
 
 
-def _coronal_sections(model: VertebraModel, side: Side) -> list[_Section | None]:
+def _coronal_sections(grid: VertebraGrid, side: Side) -> list[_Section | None]:
     """Pass 1: the pedicle's section in each coronal grid plane (constant ``a``) from just inside
     the body back through the canal's depth.
 
@@ -287,26 +287,26 @@ def _coronal_sections(model: VertebraModel, side: Side) -> list[_Section | None]
     wall is the canal's lateral wall).  The one overlapping the previous plane's choice is kept
     (tracking the same bar of bone), else the one nearest the height where the arch closes.
     """
-    fr = model.frame
-    step = float(model.spacing_mm[0])
-    rot = fr.rotation * step
-    if not np.allclose(model.affine[:3, :3], rot, atol=1e-6):
+    fr = grid.frame
+    step = float(grid.spacing_mm[0])
+    rot = fr.matrix.T * step
+    if not np.allclose(grid.affine[:3, :3], rot, atol=1e-6):
         raise NotMeasurableError(
-            f"{model.level}: the vertebra model's grid is not aligned with its frame"
+            f"{grid.level}: the vertebra's grid is not aligned with its frame"
         )
-    lo = fr.to_local(model.affine[:3, 3])
-    ni, nj, nk = model.bone.shape
+    lo = fr.to_local(grid.affine[:3, 3])
+    ni, nj, nk = grid.bone.shape
     u = lo[0] + step * np.arange(ni)
     a = lo[1] + step * np.arange(nj)
     s = lo[2] + step * np.arange(nk)
     sgn = 1.0 if side == "right" else -1.0
     half = (sgn * u) > 0.0
-    core = model.canal_core if model.canal_core is not None else model.canal
+    core = grid.canal_core
     ks = np.flatnonzero(core.any(axis=(0, 1)))
     s_close = float(s[ks].mean()) if ks.size else 0.0
     foot = core.any(axis=2)  # (u, a) footprint of the closed canal
-    a_post = model.body_posterior_a_mm
-    depth = max(model.canal_depth_mm, 8.0)
+    a_post = grid.body_posterior_a_mm
+    depth = max(grid.canal_depth_mm, 8.0)
     js = [j for j in range(nj - 1, -1, -1) if a_post - PEDICLE_SEARCH_DEPTH * depth <= a[j] <= a_post + 1.5]
     out: list[_Section | None] = []
     prev: NDArray[np.bool_] | None = None
@@ -322,7 +322,7 @@ def _coronal_sections(model: VertebraModel, side: Side) -> list[_Section | None]
                 continue
             row = foot[:, near[np.argmin(np.abs(near - j))]] & half
         edge_u = float(np.max(sgn * u[row]))
-        img = model.bone[:, j, :] & half[:, None]
+        img = grid.bone[:, j, :] & half[:, None]
         comp, n = ndimage.label(img)
         if n == 0:
             out.append(None)
@@ -350,10 +350,10 @@ def _coronal_sections(model: VertebraModel, side: Side) -> list[_Section | None]
         prev = sec
         ii, kk = np.nonzero(sec)
         uu, ss = u[ii], s[kk]
-        centre = fr.to_world([uu.mean(), a[j], ss.mean()])
+        centre = fr.to_ras([uu.mean(), a[j], ss.mean()])
         edge = sec & ~ndimage.binary_erosion(sec)
         ei, ek = np.nonzero(edge)
-        outline = fr.to_world(np.stack([u[ei], np.full(len(ei), a[j]), s[ek]], axis=1))
+        outline = fr.to_ras(np.stack([u[ei], np.full(len(ei), a[j]), s[ek]], axis=1))
         lat = sgn * e_u
         w_lo, w_hi = float(np.min(sgn * uu)), float(np.max(sgn * uu))
         out.append(_Section(
@@ -361,13 +361,13 @@ def _coronal_sections(model: VertebraModel, side: Side) -> list[_Section | None]
             area=float(len(ii) * step * step), w_dir=lat, h_dir=e_s,
             w_range=(w_lo - step / 2, w_hi + step / 2),
             h_range=(float(ss.min() - step / 2), float(ss.max() + step / 2)), outline=outline,
-            origin=fr.to_world([0.0, a[j], 0.0]),
+            origin=fr.to_ras([0.0, a[j], 0.0]),
         ))
     return out
 
 
 def _perpendicular_sections(
-    model: VertebraModel,
+    grid: VertebraGrid,
     point: NDArray[np.float64],
     axis: NDArray[np.float64],
     lat: NDArray[np.float64],
@@ -376,7 +376,7 @@ def _perpendicular_sections(
     a_hi: float,
 ) -> list[_Section | None]:
     """Sections perpendicular to ``axis`` every 0.5 mm of local depth from ``a_lo`` to ``a_hi``."""
-    fr = model.frame
+    fr = grid.frame
     w_dir = np.cross(e_s, axis)
     w_dir /= np.linalg.norm(w_dir)
     if w_dir @ lat < 0:
@@ -388,13 +388,13 @@ def _perpendicular_sections(
     da = max(float(axis @ np.asarray(fr.anterior)), 0.3)
     t_vals = np.arange(a_lo - a_pt, a_hi - a_pt + 0.01, 0.5) / da
     return [
-        _section(model, point + t * axis, w_dir, h_dir, 0.0, 0.0, half_w=16.0, half_h=16.0)
+        _section(grid, point + t * axis, w_dir, h_dir, 0.0, 0.0, half_w=16.0, half_h=16.0)
         for t in t_vals
     ]
 
 
 def _wall_distances(
-    model: VertebraModel, centres: NDArray, dirs: NDArray, steps: NDArray
+    grid: VertebraGrid, centres: NDArray, dirs: NDArray, steps: NDArray
 ) -> tuple[NDArray[np.float64], NDArray[np.float32]]:
     """Distance (mm) from each centre to the bone's surface along each direction.
 
@@ -404,7 +404,7 @@ def _wall_distances(
     """
     step = float(steps[1] - steps[0])
     pts = centres[:, None, None, :] + steps[None, None, :, None] * dirs[None, :, None, :]
-    val = model._sample(model.bone.astype(np.float32), pts, order=1, cval=0.0)
+    val = grid._sample(grid.bone.astype(np.float32), pts, order=1, cval=0.0)
     out = val < 0.5
     k = np.argmax(out, axis=2)
     found = out.any(axis=2) & (k > 0)
@@ -413,11 +413,11 @@ def _wall_distances(
     v1 = np.take_along_axis(val, kk[..., None], axis=2)[..., 0]
     frac = np.clip((v0 - 0.5) / np.maximum(v0 - v1, 1e-6), 0.0, 1.0)
     dist = np.where(found, steps[kk - 1] + frac * step, np.inf)
-    return _half_max_walls(model, centres, dirs, dist), val
+    return _half_max_walls(grid, centres, dirs, dist), val
 
 
 def _half_max_walls(
-    model: VertebraModel,
+    grid: VertebraGrid,
     centres: NDArray[np.float64],
     dirs: NDArray[np.float64],
     dist_label: NDArray[np.float64],
@@ -438,7 +438,7 @@ def _half_max_walls(
     base = np.where(finite, dist_label, 0.0)
     r = np.maximum(base[..., None] + offs, 0.0)  # (n_t, 4, n)
     pts = centres[:, None, None, :] + r[..., None] * dirs[None, :, None, :]
-    hu = model.hu_at(pts)
+    hu = grid.hu_at(pts)
     in_win = np.abs(offs) <= win
     peak_i = np.argmax(np.where(in_win, hu, -np.inf), axis=-1)
     peak = np.take_along_axis(hu, peak_i[..., None], axis=-1)[..., 0]
@@ -458,7 +458,7 @@ def _half_max_walls(
 
 
 def _wall_midline(
-    model: VertebraModel,
+    grid: VertebraGrid,
     point: NDArray[np.float64],
     axis: NDArray[np.float64],
     lat: NDArray[np.float64],
@@ -490,7 +490,7 @@ def _wall_midline(
     h_dir = np.cross(axis, w_dir)
     if h_dir @ e_s < 0:
         h_dir = -h_dir
-    fr = model.frame
+    fr = grid.frame
     a_pt = float(fr.to_local(point)[1])
     da = max(float(axis @ np.asarray(fr.anterior)), 0.3)
     t = np.arange(a_lo - a_pt, a_hi - a_pt + 1e-6, MIDLINE_STEP_MM) / da
@@ -499,7 +499,7 @@ def _wall_midline(
     step = 0.5 * SECTION_RES_MM
     steps = np.arange(0.0, reach + step, step)
     dirs = np.stack([w_dir, -w_dir, h_dir, -h_dir])
-    dist, val = _wall_distances(model, centres, dirs, steps)  # (n_t, 4)
+    dist, val = _wall_distances(grid, centres, dirs, steps)  # (n_t, 4)
     centre_in = (val[:, :, 0] >= 0.5).all(axis=1)
     w_sum, h_sum = dist[:, 0] + dist[:, 1], dist[:, 2] + dist[:, 3]
     near = centre_in & (np.abs(t) <= MIDLINE_NEAR_MM)
@@ -551,7 +551,7 @@ def _wall_midline(
 
 
 def _axial_midline(
-    model: VertebraModel,
+    grid: VertebraGrid,
     side: Side,
     u0: float,
     a0: float,
@@ -573,7 +573,7 @@ def _axial_midline(
     a wall, which lies nearly in a CT slice: the 2.5 mm slice spacing does not enter the
     transverse angle.  ``None`` when no plane gives a fit.
     """
-    fr = model.frame
+    fr = grid.frame
     sgn = 1.0 if side == "right" else -1.0
     e_u = np.asarray(fr.right)
     lat = sgn * e_u
@@ -592,8 +592,8 @@ def _axial_midline(
         res: tuple[float, float, int] | None = None
         for _ in range(AXIS_ITERATIONS):
             u_row = u_c + k_c * da
-            centres = fr.to_world(np.stack([u_row, a_rows, np.full_like(a_rows, s_k)], axis=1))
-            dist, val = _wall_distances(model, centres, dirs, steps)
+            centres = fr.to_ras(np.stack([u_row, a_rows, np.full_like(a_rows, s_k)], axis=1))
+            dist, val = _wall_distances(grid, centres, dirs, steps)
             centre_in = val[:, 0, 0] >= 0.5
             w = dist[:, 0] + dist[:, 1]
             near = centre_in & np.isfinite(w) & (np.abs(da) <= MIDLINE_NEAR_MM)
@@ -633,16 +633,16 @@ def _axial_midline(
     return float(np.median(arr[:, 0])), float(np.median(arr[:, 1])), int(arr[:, 2].sum())
 
 
-def _one_pedicle(model: VertebraModel, side: Side) -> PedicleAnatomy:
-    fr = model.frame
+def _one_pedicle(grid: VertebraGrid, side: Side) -> PedicleAnatomy:
+    fr = grid.frame
     sgn = 1.0 if side == "right" else -1.0
     e_u, e_s = np.asarray(fr.right), np.asarray(fr.superior)
     lat = sgn * e_u
-    sections = _coronal_sections(model, side)
+    sections = _coronal_sections(grid, side)
     span = _span(sections)
     if len(span) < 2:
         raise NotMeasurableError(
-            f"{model.level}: the {side} pedicle could not be traced between the body and the arch"
+            f"{grid.level}: the {side} pedicle could not be traced between the body and the arch"
         )
     # First axis: through the pass-1 centroids in the axial plane (convergence only).
     centres = np.array([sections[i].centre for i in span])  # type: ignore[union-attr]
@@ -653,7 +653,7 @@ def _one_pedicle(model: VertebraModel, side: Side) -> PedicleAnatomy:
     else:
         slope = 0.0
     slope = float(np.clip(slope, -math.tan(math.radians(40)), math.tan(math.radians(40))))
-    axis = fr.direction_to_world([slope, 1.0, 0.0])
+    axis = fr.direction_to_ras([slope, 1.0, 0.0])
     axis /= np.linalg.norm(axis)
     # Refine: the axis is the mid-line between opposite walls (medial/lateral, superior/
     # inferior) measured by rays across the current axis along the free stretch of the pedicle.
@@ -667,7 +667,7 @@ def _one_pedicle(model: VertebraModel, side: Side) -> PedicleAnatomy:
     sag_ok = False
     w_ok = False
     for _ in range(AXIS_ITERATIONS):
-        new = _wall_midline(model, point, axis, lat, e_s, a_lo, a_hi, w0, h0)
+        new = _wall_midline(grid, point, axis, lat, e_s, a_lo, a_hi, w0, h0)
         if new is None:
             break
         p2, ax2, h_fitted = new
@@ -690,22 +690,22 @@ def _one_pedicle(model: VertebraModel, side: Side) -> PedicleAnatomy:
         # The 3-D refit was refused (e.g. thick slices): the transverse axis from the axial
         # planes, where only in-plane pixels cross the medial and lateral walls.
         i_loc = fr.to_local(sections[i0].centre)  # type: ignore[union-attr]
-        ax2d = _axial_midline(model, side, float(i_loc[0]), float(i_loc[1]), float(i_loc[2]),
+        ax2d = _axial_midline(grid, side, float(i_loc[0]), float(i_loc[1]), float(i_loc[2]),
                               slope, w0)
         if ax2d is not None:
             u_mid, k_mid, n_rows = ax2d
-            axis = fr.direction_to_world([k_mid, 1.0, tan_sag])
+            axis = fr.direction_to_ras([k_mid, 1.0, tan_sag])
             axis /= np.linalg.norm(axis)
             p_loc = fr.to_local(point)
             p_loc[0] = u_mid + k_mid * (p_loc[1] - i_loc[1])
-            point = fr.to_world(p_loc)
+            point = fr.to_ras(p_loc)
             tr_source = (f"axial planes (3-D refit refused): medial/lateral half-maximum walls, "
                          f"{n_rows} rows at "
                          f"{2 * round(AXIAL_HALF_HEIGHT_MM / AXIAL_HEIGHT_STEP_MM) + 1} heights")
         else:
             tr_source = ("fallback: line through the coronal sections' centroids (3-D refit "
                          "refused, no free stretch of pedicle in the axial planes)")
-            axis = fr.direction_to_world([d_loc[0] / max(d_loc[1], 1e-6), 1.0, tan_sag])
+            axis = fr.direction_to_ras([d_loc[0] / max(d_loc[1], 1e-6), 1.0, tan_sag])
             axis /= np.linalg.norm(axis)
     # --- isthmus: narrowest section perpendicular to the axis ------------------------------------
     w_dir = np.cross(e_s, axis)
@@ -715,7 +715,7 @@ def _one_pedicle(model: VertebraModel, side: Side) -> PedicleAnatomy:
     h_dir = np.cross(axis, w_dir)
     if h_dir @ e_s < 0:
         h_dir = -h_dir
-    secs2 = _perpendicular_sections(model, point, axis, lat, e_s, a_lo, a_hi)
+    secs2 = _perpendicular_sections(grid, point, axis, lat, e_s, a_lo, a_hi)
     span2 = _span(secs2)
     best_secs, best_span = (secs2, span2) if len(span2) >= 1 else (sections, span)
     widths = [best_secs[i].width for i in best_span]  # type: ignore[union-attr]
@@ -755,7 +755,7 @@ def _one_pedicle(model: VertebraModel, side: Side) -> PedicleAnatomy:
     )
 
 
-def find_pedicles(model: VertebraModel) -> dict[Side, PedicleAnatomy]:
+def find_pedicles(grid: VertebraGrid) -> dict[Side, PedicleAnatomy]:
     """Both pedicles of a vertebra (``{'left': ..., 'right': ...}``).
 
     Raises
@@ -763,7 +763,7 @@ def find_pedicles(model: VertebraModel) -> dict[Side, PedicleAnatomy]:
     NotMeasurableError
         A pedicle cannot be traced from the canal's edge.
     """
-    return {side: _one_pedicle(model, side) for side in ("left", "right")}  # type: ignore[misc]
+    return {side: _one_pedicle(grid, side) for side in ("left", "right")}  # type: ignore[misc]
 
 
 def published_comparison(level: str, pedicle: PedicleAnatomy) -> dict[str, object]:

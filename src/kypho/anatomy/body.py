@@ -1,4 +1,4 @@
-"""Each vertebra's own axes, and its body told apart from the posterior elements.
+"""A vertebra's body told apart from its posterior elements, and the body's first axes.
 
 A label map (TotalSegmentator, VerSe, the phantom) labels the *whole* vertebra: body, pedicles,
 laminae and processes.  Morphometry needs the body alone, so this module finds it from the
@@ -20,14 +20,14 @@ anatomy:
    follows the vertebra's own tilt and axial rotation.  Steps 2-3 are repeated until the axes
    settle (a degree's hundredth, three passes at most).
 
-Coordinates in the vertebra's frame are ``(u, v, w)`` = (right, anterior, superior) in mm from
-the body centroid.
+The walls then refine the superior axis once more (:mod:`kypho.anatomy.morphometry`), which
+gives the vertebra's final :class:`~kypho.anatomy.frame.VertebraFrame`.  Coordinates in a frame
+are ``(u, v, w)`` = (right, anterior, superior) in mm from the body centroid.
 """
 
 from __future__ import annotations
 
 import warnings
-from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -35,21 +35,17 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy import ndimage
 
-from kypho.core.levels import LEVELS
+from kypho.anatomy.frame import VertebraFrame, step_along_mm, unit
+from kypho.anatomy.sampling import MaskSampler, outer_crossings
 from kypho.errors import NotMeasurableError
 
 __all__ = [
+    "ANISOTROPY_FOR_WALLS",
     "CanalInfo",
-    "MaskSampler",
-    "VertebraFrame",
     "VertebraGeometry",
+    "body_only_geometry",
     "extract_vertebra",
-    "outer_crossings",
-    "spine_tangents",
-    "step_along_mm",
 ]
-
-Vec3 = tuple[float, float, float]
 
 #: Smallest canal hole accepted in the axial projection, mm^2.  Model choice: well below any
 #: adult canal (lumbar canals are about 24 mm wide and 17-19 mm deep, Panjabi 1992, see
@@ -67,40 +63,6 @@ MIN_LABEL_VOLUME_ML = 1.0
 ANISOTROPY_FOR_WALLS = 1.5
 #: A second body component at least this fraction of the first means two bodies (model choice).
 MERGED_COMPONENT_FRACTION = 0.25
-
-
-@dataclass(frozen=True)
-class VertebraFrame:
-    """Right, anterior and superior unit vectors of a vertebra, origin at its body centroid."""
-
-    origin_ras_mm: Vec3
-    right: Vec3
-    anterior: Vec3
-    superior: Vec3
-
-    @property
-    def matrix(self) -> NDArray[np.float64]:
-        """3x3 matrix whose rows are the right, anterior and superior axes (RAS+)."""
-        return np.array([self.right, self.anterior, self.superior], dtype=float)
-
-    def to_local(self, p_ras_mm: ArrayLike) -> NDArray[np.float64]:
-        """RAS+ mm ``(..., 3)`` to frame coordinates ``(u, v, w)`` mm."""
-        return (np.asarray(p_ras_mm, dtype=float) - np.asarray(self.origin_ras_mm)) @ self.matrix.T
-
-    def to_ras(self, uvw_mm: ArrayLike) -> NDArray[np.float64]:
-        """Frame coordinates ``(u, v, w)`` mm ``(..., 3)`` to RAS+ mm."""
-        return np.asarray(uvw_mm, dtype=float) @ self.matrix + np.asarray(self.origin_ras_mm)
-
-    @staticmethod
-    def from_axes(
-        origin: ArrayLike, superior: ArrayLike, anterior_hint: ArrayLike
-    ) -> VertebraFrame:
-        """Right-handed frame from a superior axis and a direction roughly anterior."""
-        s = _unit(superior)
-        a = np.asarray(anterior_hint, dtype=float)
-        a = _unit(a - (a @ s) * s)
-        r = np.cross(a, s)
-        return VertebraFrame(_vec(origin), _vec(r), _vec(a), _vec(s))
 
 
 @dataclass(frozen=True)
@@ -145,49 +107,6 @@ class VertebraGeometry:
         """``[[u_min, u_max], [v_min, v_max], [w_min, w_max]]`` of the body voxel centres."""
         loc = self.frame.to_local(self.body_points_ras_mm)
         return np.stack([loc.min(axis=0), loc.max(axis=0)], axis=1)
-
-
-def _unit(x: ArrayLike) -> NDArray[np.float64]:
-    v = np.asarray(x, dtype=float)
-    n = float(np.linalg.norm(v))
-    if not np.isfinite(n) or n < 1e-12:
-        raise ValueError("zero-length direction")
-    return v / n
-
-
-def _vec(x: ArrayLike) -> Vec3:
-    v = np.asarray(x, dtype=float)
-    return (float(v[0]), float(v[1]), float(v[2]))
-
-
-def spine_tangents(centroids_ras_mm: Mapping[str, ArrayLike]) -> dict[str, NDArray[np.float64]]:
-    """Unit tangent of the spine (pointing superior) at each labelled level.
-
-    The tangent at a level is the direction from the nearest labelled level below to the
-    nearest labelled level above (at most two levels away); at the ends of the labelled range
-    it uses the one neighbour there is, and ``+z`` (superior) when the level stands alone.
-    """
-    present = [lv for lv in LEVELS if lv in centroids_ras_mm]
-    pos = {lv: np.asarray(centroids_ras_mm[lv], dtype=float) for lv in present}
-    out: dict[str, NDArray[np.float64]] = {}
-    for lv in present:
-        i = LEVELS.index(lv)
-        above = next(
-            (LEVELS[j] for j in range(i - 1, max(i - 3, -1), -1) if LEVELS[j] in pos), None
-        )
-        below = next(
-            (LEVELS[j] for j in range(i + 1, min(i + 3, len(LEVELS))) if LEVELS[j] in pos), None
-        )
-        top = pos[above] if above else pos[lv]
-        bottom = pos[below] if below else pos[lv]
-        d = top - bottom
-        if np.linalg.norm(d) < 1e-6:
-            d = np.array([0.0, 0.0, 1.0])
-        d = d / np.linalg.norm(d)
-        if d[2] < 0:  # keep it pointing to the head
-            d = -d
-        out[lv] = d
-    return out
 
 
 def _grid_pixel_mm(spacing: tuple[float, float, float]) -> float:
@@ -309,66 +228,6 @@ def _endplate_axis(loc: NDArray[np.float64], gp: float) -> NDArray[np.float64] |
     return _bisecting_normal(cu[sel], cv[sel], top[sel], bot[sel])
 
 
-class MaskSampler:
-    """Trilinear samples of a boolean crop mask at frame coordinates ``(u, v, w)`` mm."""
-
-    def __init__(
-        self, mask: NDArray[np.bool_], crop_affine: NDArray[np.float64], frame: VertebraFrame
-    ) -> None:
-        self.mask = np.pad(mask.astype(np.float32), 1)
-        inv = np.linalg.inv(crop_affine)
-        # ijk = inv3 @ (origin + uvw @ m) + inv_t, plus 1 for the padding
-        self.lin = inv[:3, :3] @ frame.matrix.T
-        self.off = inv[:3, :3] @ np.asarray(frame.origin_ras_mm) + inv[:3, 3] + 1.0
-
-    def __call__(self, uvw: NDArray[np.float64]) -> NDArray[np.float64]:
-        shp = uvw.shape[:-1]
-        ijk = np.asarray(uvw, dtype=float).reshape(-1, 3) @ self.lin.T + self.off
-        out = ndimage.map_coordinates(self.mask, ijk.T, order=1, mode="constant", cval=0.0)
-        return out.reshape(shp)
-
-    def lines(self, base_uvw: NDArray[np.float64], axis: int, t: NDArray[np.float64]) -> NDArray:
-        """Samples along lines parallel to frame axis ``axis`` (0 u, 1 v, 2 w).
-
-        Line ``i`` passes through ``base_uvw[i]`` with its ``axis`` coordinate replaced by
-        ``t``; returns ``(len(base_uvw), len(t))``.
-        """
-        b = np.array(base_uvw, dtype=float, copy=True).reshape(-1, 3)
-        b[:, axis] = 0.0
-        start = b @ self.lin.T + self.off  # (L, 3)
-        d = self.lin[:, axis]  # (3,)
-        coords = np.empty((3, start.shape[0], t.size))
-        for k in range(3):
-            np.add(start[:, k, None], t[None, :] * d[k], out=coords[k])
-        return ndimage.map_coordinates(self.mask, coords, order=1, mode="constant", cval=0.0)
-
-
-def outer_crossings(
-    f: NDArray[np.float64], t: NDArray[np.float64]
-) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-    """Outermost 0.5 crossings along each row of ``f`` sampled at increasing, even ``t``.
-
-    Returns ``(t_enter, t_exit)``: where each line first enters and last leaves the mask
-    (NaN for lines that never enter), interpolated linearly between samples.
-    """
-    inside = f >= 0.5
-    has = inside.any(axis=1)
-    n = f.shape[1]
-    first = np.argmax(inside, axis=1)
-    last = n - 1 - np.argmax(inside[:, ::-1], axis=1)
-    rows = np.arange(f.shape[0])
-    dt = t[1] - t[0]
-    fp = np.clip(first - 1, 0, n - 1)
-    f0, f1 = f[rows, fp], f[rows, first]
-    frac = np.where(f1 > f0, (0.5 - f0) / np.maximum(f1 - f0, 1e-12), 0.0)
-    t_enter = np.where(first > 0, t[fp] + frac * dt, t[first])
-    ln = np.clip(last + 1, 0, n - 1)
-    g0, g1 = f[rows, last], f[rows, ln]
-    frac = np.where(g0 > g1, (g0 - 0.5) / np.maximum(g0 - g1, 1e-12), 0.0)
-    t_exit = np.where(last < n - 1, t[last] + frac * dt, t[last])
-    return np.where(has, t_enter, np.nan), np.where(has, t_exit, np.nan)
-
-
 def _refine_superior_subvoxel(
     body_mask: NDArray[np.bool_],
     crop_affine: NDArray[np.float64],
@@ -446,12 +305,6 @@ def _refine_superior_walls(
     s = np.array([du, dv, 1.0])
     s = (s / np.linalg.norm(s)) @ frame.matrix
     return VertebraFrame.from_axes(frame.origin_ras_mm, s, frame.anterior)
-
-
-def step_along_mm(affine: NDArray[np.float64], direction: ArrayLike) -> float:
-    """Length of the voxel grid's sampling step along a direction (mm): how coarse it is there."""
-    d = np.linalg.inv(affine[:3, :3]) @ np.asarray(direction, dtype=float)
-    return float(1.0 / np.max(np.abs(d)))
 
 
 def _body_components(
@@ -556,7 +409,7 @@ def extract_vertebra(
             canal_ras = frame.to_ras([canal.centre_uv_mm[0], canal.centre_uv_mm[1], 0.0])
             hint = centroid - canal_ras
             hint = hint - (hint @ s_new) * s_new
-            if np.linalg.norm(hint) < 1e-6 or np.dot(_unit(hint), frame.anterior) < np.cos(
+            if np.linalg.norm(hint) < 1e-6 or np.dot(unit(hint), frame.anterior) < np.cos(
                 np.radians(45.0)
             ):
                 hint = np.asarray(frame.anterior)
@@ -610,4 +463,41 @@ def extract_vertebra(
         canal=canal,
         label_touches_edge=label_touches_edge,
         spacing_mm=spacing,  # type: ignore[arg-type]
+    )
+
+
+def body_only_geometry(
+    body: NDArray[np.bool_],
+    affine: ArrayLike,
+    superior: ArrayLike,
+    anterior: ArrayLike,
+    *,
+    level: str = "body",
+) -> VertebraGeometry:
+    """A :class:`VertebraGeometry` for a mask that holds a vertebral body alone.
+
+    Used where no label map exists (a synthetic body for the simulator): the body is the whole
+    mask, the frame's axes are the given ones about the mask's centroid, and there is no canal.
+    Morphometry (:func:`kypho.anatomy.morphometry.measure_morphometry`) then measures it with the
+    same definitions as a real vertebra.
+    """
+    body = np.asarray(body, dtype=bool)
+    affine = np.asarray(affine, dtype=float)
+    if not body.any():
+        raise NotMeasurableError(f"{level}: empty body mask")
+    box = ndimage.find_objects(body.astype(np.uint8))[0]
+    lo = [max(0, b.start - 1) for b in box]
+    hi = [min(n, b.stop + 1) for b, n in zip(box, body.shape, strict=True)]
+    crop = tuple(slice(a, b) for a, b in zip(lo, hi, strict=True))
+    mask = body[crop]
+    crop_affine = affine.copy()
+    crop_affine[:3, 3] = affine[:3, :3] @ np.asarray(lo, float) + affine[:3, 3]
+    pts = np.argwhere(mask) @ crop_affine[:3, :3].T + crop_affine[:3, 3]
+    frame = VertebraFrame.from_axes(pts.mean(axis=0), superior, anterior)
+    spacing = tuple(float(s) for s in np.linalg.norm(affine[:3, :3], axis=0))
+    touches = any(a == 0 or b == n for a, b, n in zip(lo, hi, body.shape, strict=True))
+    return VertebraGeometry(
+        level=level, label_id=0, frame=frame, separation="body mask", crop=crop,  # type: ignore[arg-type]
+        crop_affine=crop_affine, label_mask=mask, body_mask=mask, canal=None,
+        label_touches_edge=touches, spacing_mm=spacing,  # type: ignore[arg-type]
     )
