@@ -37,13 +37,29 @@ def test_phantomless_calibration_matches_hand_computation_at_60_kev():
     assert float(cal.bmd_mg_cc(hu_water)) == pytest.approx(0.0, abs=1e-9)
 
 
-def test_default_calibration_maps_ct_thresholds_onto_qct_classes():
+def test_default_calibration_reads_the_ct_at_the_one_ct_energy():
+    """One CT energy for the whole package: the density calibration and the fluoroscopy
+    renderer interpret HU at kypho.core.attenuation.CT_EFFECTIVE_ENERGY_KEV (70 keV)."""
+    from kypho.core import attenuation
+    from kypho.fluoro import attenuation as fluoro_attenuation
+
     cal = DEFAULT_CALIBRATION
+    assert attenuation.CT_EFFECTIVE_ENERGY_KEV == 70.0
+    assert fluoro_attenuation.CT_EFFECTIVE_ENERGY_KEV == attenuation.CT_EFFECTIVE_ENERGY_KEV
+    assert cal == DensityCalibration.phantomless(
+        effective_energy_kev=attenuation.CT_EFFECTIVE_ENERGY_KEV)
     assert abs(float(cal.bmd_mg_cc(0.0))) < 1.0  # water holds no mineral
-    # Pickhardt 2013: L1 110 HU is > 90 % specific for osteoporosis; QCT threshold 80 mg/cm^3
-    assert 65.0 < float(cal.bmd_mg_cc(110.0)) < 85.0
-    # Jang 2019: young adults 226 HU; QCT normal > 120 mg/cm^3
-    assert float(cal.bmd_mg_cc(226.0)) > 120.0
+    # NIST at 70 keV by log-log interpolation between 60 and 80 keV, typed independently
+    def at70(a60: float, a80: float) -> float:
+        return float(np.exp(0.5 * (np.log(a60) + np.log(a80))
+                            + (np.log(70) - 0.5 * (np.log(60) + np.log(80)))
+                            * (np.log(a80) - np.log(a60)) / (np.log(80) - np.log(60))))
+    w, b, a, k = at70(0.2059, 0.1837), at70(0.2057, 0.1827), at70(0.1875, 0.1662), at70(
+        0.3890, 0.2508)
+    mu_w, mu_b, mu_a = w, 1.06 * b, 1.205e-3 * a
+    hu_b = 1000.0 * (mu_b - mu_w) / mu_w
+    slope = (mu_b - mu_a) / (hu_b + 1000.0) / (k - w / 2.44) * 1000.0
+    assert cal.slope_mg_cc_per_hu == pytest.approx(slope, rel=1e-9)
 
 
 def test_calibration_follows_a_scanner_offset():
@@ -61,10 +77,15 @@ def _ideal_blood_hu() -> float:
     # the ideal calibration puts blood at its ideal HU; recover it from a blood-referenced one
     probe = DensityCalibration.phantomless(reference_hu=None)
     assert probe == cal
-    from kypho.sim.bone import _DENSITY_G_CC, _mu_rho
+    from kypho.core.attenuation import (
+        CT_EFFECTIVE_ENERGY_KEV,
+        DENSITY_G_CM3,
+        mass_attenuation_cm2_g,
+    )
 
-    e = 60.0
-    return 1000.0 * (_DENSITY_G_CC["blood"] * _mu_rho("blood", e) / _mu_rho("water", e) - 1.0)
+    e = CT_EFFECTIVE_ENERGY_KEV
+    blood = DENSITY_G_CM3["blood"] * mass_attenuation_cm2_g("blood", e)
+    return 1000.0 * (blood / mass_attenuation_cm2_g("water", e) - 1.0)
 
 
 def test_calibration_energy_sensitivity_and_round_trip():

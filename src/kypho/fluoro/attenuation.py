@@ -6,22 +6,15 @@ integral over a path in world mm is dimensionless.  Mass attenuation coefficient
 
 Sources (see ``docs/references/fluoro.md``)
 -------------------------------------------
-- Mass attenuation coefficients mu/rho (coherent scattering included): Hubbell JH, Seltzer SM,
-  *Tables of X-Ray Mass Attenuation Coefficients and Mass Energy-Absorption Coefficients*,
-  NIST Standard Reference Database 126 (NISTIR 5632), tables 3 and 4:
-  physics.nist.gov/PhysRefData/XrayMassCoef/ComTab/{water,bone,pmma}.html and
-  ElemTab/z{08,16,26,53,56}.html.  Values at 40-100 keV were copied from those tables
-  (transcribed in the public ``roentgen`` package's data files, which name these pages).
-- Densities of water (1.000), cortical bone ICRU-44 (1.920), PMMA (1.190) g/cm^3: NIST table 2;
-  iron (7.874 g/cm^3): NIST table 1.
+- Mass attenuation coefficients, densities and the CT's effective energy (70 keV): the one
+  table kypho keeps, :mod:`kypho.core.attenuation` (NIST SRD 126; SpekPy for the energy).
 - Bilinear HU-to-mu conversion (air-water mixture below 0 HU, water-bone mixture above): the
   scheme of Kinahan PE et al., "Attenuation correction for a combined 3D PET/CT scanner",
   Med Phys 1998;25(10):2046-53.  The break point at 0 HU is a model choice.
-- Effective energies: the default fluoroscopy energy (55 keV) is the mean photon energy of an
-  80 kVp spectrum (tungsten anode, 12 degree anode angle, 3 mm Al) after 200 mm water, and the CT
-  energy (70 keV) that of a 120 kVp spectrum with 6 mm Al after 200 mm water, both computed with
-  SpekPy 2.5.4 (Poludniowski G et al., Med Phys 2021;48(7):3630-7).  Tube potentials, filtration
-  and the 200 mm water path are model choices.
+- The default fluoroscopy energy (55 keV) is the mean photon energy of an 80 kVp spectrum
+  (tungsten anode, 12 degree anode angle, 3 mm Al) after 200 mm water, computed with SpekPy
+  2.5.4 (Poludniowski G et al., Med Phys 2021;48(7):3630-7).  Tube potential, filtration and the
+  200 mm water path are model choices.
 """
 
 from __future__ import annotations
@@ -31,6 +24,14 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from kypho.core.attenuation import (
+    CT_EFFECTIVE_ENERGY_KEV,
+    DENSITY_G_CM3,
+    ENERGY_GRID_KEV,
+    MASS_ATTENUATION_CM2_G,
+    check_energy,
+    mass_attenuation_cm2_g,
+)
 from kypho.errors import InvalidParameterError
 
 __all__ = [
@@ -53,30 +54,6 @@ __all__ = [
     "water",
 ]
 
-#: Energies (keV) at which mu/rho is tabulated below (NIST grid points, no absorption edge
-#: of the listed elements lies between 40 and 100 keV).
-ENERGY_GRID_KEV: tuple[float, ...] = (40.0, 50.0, 60.0, 80.0, 100.0)
-
-#: mu/rho (cm^2/g) at ENERGY_GRID_KEV, NIST SRD 126 (Hubbell & Seltzer) tables 3 and 4.
-MASS_ATTENUATION_CM2_G: dict[str, tuple[float, ...]] = {
-    "water": (0.2683, 0.2269, 0.2059, 0.1837, 0.1707),  # ComTab/water.html
-    "bone_cortical": (0.6655, 0.4242, 0.3148, 0.2229, 0.1855),  # ComTab/bone.html (ICRU-44)
-    "pmma": (0.2350, 0.2074, 0.1924, 0.1751, 0.1641),  # ComTab/pmma.html
-    "iron": (3.629, 1.958, 1.205, 0.5952, 0.3717),  # ElemTab/z26.html
-    "iodine": (22.10, 12.32, 7.579, 3.510, 1.942),  # ElemTab/z53.html (above K edge 33.17 keV)
-    "barium": (24.57, 13.79, 8.511, 3.963, 2.196),  # ElemTab/z56.html (above K edge 37.44 keV)
-    "sulfur": (0.9872, 0.5849, 0.4053, 0.2585, 0.2020),  # ElemTab/z16.html
-    "oxygen": (0.2585, 0.2132, 0.1907, 0.1678, 0.1551),  # ElemTab/z08.html
-}
-
-#: Densities in g/cm^3: NIST SRD 126 tables 1 (iron) and 2 (water, bone, PMMA).
-DENSITY_G_CM3: dict[str, float] = {
-    "water": 1.000,
-    "bone_cortical": 1.920,
-    "pmma": 1.190,
-    "iron": 7.874,
-}
-
 #: Density of barium sulfate (barite), g/cm^3.  Handbook value 4.49 (CRC Handbook of Chemistry
 #: and Physics, physical constants of inorganic compounds); quoted from the handbook, not re-read
 #: for this project: verify before relying on cement density.
@@ -87,29 +64,6 @@ _ATOMIC_WEIGHT = {"barium": 137.33, "sulfur": 32.06, "oxygen": 15.999}
 
 #: Default effective energy of the fluoroscopy beam (keV); see the module docstring.
 DEFAULT_ENERGY_KEV = 55.0
-#: Effective energy at which the CT's HU are interpreted (keV); see the module docstring.
-CT_EFFECTIVE_ENERGY_KEV = 70.0
-
-
-def _check_energy(energy_kev: float) -> float:
-    e = float(energy_kev)
-    if not np.isfinite(e) or e < ENERGY_GRID_KEV[0] or e > ENERGY_GRID_KEV[-1]:
-        raise InvalidParameterError(
-            f"effective energy {energy_kev!r} keV is outside the tabulated range "
-            f"{ENERGY_GRID_KEV[0]:g}-{ENERGY_GRID_KEV[-1]:g} keV"
-        )
-    return e
-
-
-def mass_attenuation_cm2_g(name: str, energy_kev: float) -> float:
-    """mu/rho of a tabulated material (cm^2/g), log-log interpolated between NIST grid points."""
-    if name not in MASS_ATTENUATION_CM2_G:
-        raise InvalidParameterError(
-            f"unknown material {name!r}: expected one of {sorted(MASS_ATTENUATION_CM2_G)}"
-        )
-    e = _check_energy(energy_kev)
-    table = np.log(np.asarray(MASS_ATTENUATION_CM2_G[name]))
-    return float(np.exp(np.interp(np.log(e), np.log(ENERGY_GRID_KEV), table)))
 
 
 @dataclass(frozen=True)
@@ -248,8 +202,8 @@ def hu_to_mu(
     HU / HU_bone, where HU_bone is cortical bone's HU at the CT's effective energy; its mu at E is
     mu_w(E) + HU/HU_bone (mu_b(E) - mu_w(E)) (Kinahan et al. 1998).
     """
-    e = _check_energy(energy_kev)
-    e_ct = _check_energy(ct_energy_kev)
+    e = check_energy(energy_kev)
+    e_ct = check_energy(ct_energy_kev)
     mu_w = water().mu_per_mm(e)
     mu_b = cortical_bone().mu_per_mm(e)
     hu_bone = 1000.0 * (cortical_bone().mu_per_mm(e_ct) / water().mu_per_mm(e_ct) - 1.0)

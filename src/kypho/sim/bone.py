@@ -15,7 +15,9 @@ Material laws (sources in ``docs/references/sim.md``):
 
 * HU -> K2HPO4-equivalent density: two-point internal calibration from air and blood
   (the phantomless idea of Lee DC et al., Bone 2017;103:325-33, and Michalski AS et al., Med Eng
-  Phys 2020, as coded in Bonelab/Ogo), with NIST XCOM/ICRU-44 mass attenuation coefficients.
+  Phys 2020, as coded in Bonelab/Ogo), with the NIST XCOM/ICRU-44 mass attenuation coefficients
+  of :mod:`kypho.core.attenuation` at the CT's effective energy (70 keV, the same the
+  fluoroscopy renderer reads the CT at).
 * porosity = 1 - BMD / rho_tissue, rho_tissue = 1000 mg/cm^3 K2HPO4-equivalent (model choice).
 * permeability: Kozeny-Carman shape phi^3/(1-phi)^2 scaled to Baroud 2004's superior-inferior
   mean 4.45e-8 m^2 at the QCT osteoporosis threshold 80 mg/cm^3; transverse = 0.78 x axial
@@ -35,6 +37,7 @@ from numpy.typing import ArrayLike, NDArray
 from scipy import ndimage
 
 from kypho.anatomy.morphometry import EndplateProfile
+from kypho.core.attenuation import CT_EFFECTIVE_ENERGY_KEV, DENSITY_G_CM3, mass_attenuation_cm2_g
 from kypho.core.breaks import CorticalBreak
 from kypho.errors import InvalidParameterError, NotMeasurableError
 
@@ -86,44 +89,6 @@ def yeom_type(kind: str) -> str:
 # HU -> density: phantomless two-point calibration
 # --------------------------------------------------------------------------------------------
 
-#: Mass attenuation coefficients (cm^2/g) at 40, 50, 60, 80, 100 keV from NIST (Hubbell &
-#: Seltzer tab4 for ICRU-44 tissues and air; XCOM for K2HPO4), as tabulated in
-#: Bonelab/Ogo ``ogo/dat/MassAttenuationTables.py``.
-_ENERGIES_KEV = np.array([40.0, 50.0, 60.0, 80.0, 100.0])
-_MU_RHO = {
-    "water": np.array([0.2683, 0.2269, 0.2059, 0.1837, 0.1707]),
-    "blood": np.array([0.2715, 0.2278, 0.2057, 0.1827, 0.1695]),
-    "adipose": np.array([0.2396, 0.2123, 0.1974, 0.1800, 0.1688]),
-    "muscle": np.array([0.2685, 0.2262, 0.2048, 0.1823, 0.1693]),
-    "air": np.array([0.2485, 0.2080, 0.1875, 0.1662, 0.1541]),
-    "k2hpo4": np.array([0.9327, 0.5573, 0.3890, 0.2508, 0.1972]),
-}
-#: Densities (g/cm^3): ICRU-44 whole blood 1.06, adipose 0.95, skeletal muscle 1.05, dry air
-#: 1.205e-3, water 1.0 (as listed by NIST tab2); K2HPO4 crystal 2.44 (Wikipedia "Dipotassium
-#: phosphate", standard-state infobox).
-_DENSITY_G_CC = {
-    "water": 1.0,
-    "blood": 1.06,
-    "adipose": 0.95,
-    "muscle": 1.05,
-    "air": 1.205e-3,
-    "k2hpo4": 2.44,
-}
-
-#: Effective photon energy of a 120 kVp scan (keV): model choice.  60 keV gives 0.68 mg/cm^3
-#: per HU, which puts the opportunistic-CT thresholds on the QCT scale where they belong: L1
-#: 110 HU (Pickhardt 2013, > 90 % specific for osteoporosis) -> 75 mg/cm^3, against the QCT
-#: osteoporosis threshold 80 mg/cm^3; young adults' 226 HU (Jang 2019) -> 153 mg/cm^3 (normal
-#: > 120).  70 keV would give 0.85 mg/cm^3 per HU (+25 %), 80 keV 1.05 (+54 %).
-DEFAULT_EFFECTIVE_ENERGY_KEV = 60.0
-
-
-def _mu_rho(material: str, energy_kev: float) -> float:
-    """Mass attenuation (cm^2/g), log-log interpolated in energy."""
-    table = _MU_RHO[material]
-    return float(np.exp(np.interp(np.log(energy_kev), np.log(_ENERGIES_KEV), np.log(table))))
-
-
 @dataclass(frozen=True)
 class DensityCalibration:
     """Linear map from CT number to bone mineral density (mg/cm^3 K2HPO4-equivalent).
@@ -151,7 +116,7 @@ class DensityCalibration:
         air_hu: float = -1000.0,
         reference_hu: float | None = None,
         reference: Literal["blood", "adipose", "muscle"] = "blood",
-        effective_energy_kev: float = DEFAULT_EFFECTIVE_ENERGY_KEV,
+        effective_energy_kev: float = CT_EFFECTIVE_ENERGY_KEV,
     ) -> DensityCalibration:
         """Internal (phantomless) calibration from air and one body tissue.
 
@@ -184,9 +149,9 @@ class DensityCalibration:
         if reference not in ("blood", "adipose", "muscle"):
             raise InvalidParameterError(f"unknown reference tissue {reference!r}")
         e = effective_energy_kev
-        mu_w = _DENSITY_G_CC["water"] * _mu_rho("water", e)
-        mu_air = _DENSITY_G_CC["air"] * _mu_rho("air", e)
-        mu_ref = _DENSITY_G_CC[reference] * _mu_rho(reference, e)
+        mu_w = DENSITY_G_CM3["water"] * mass_attenuation_cm2_g("water", e)
+        mu_air = DENSITY_G_CM3["air"] * mass_attenuation_cm2_g("air", e)
+        mu_ref = DENSITY_G_CM3[reference] * mass_attenuation_cm2_g(reference, e)
         if reference_hu is None:
             reference_hu = 1000.0 * (mu_ref - mu_w) / mu_w
         if reference_hu - air_hu < 500.0:
@@ -195,7 +160,8 @@ class DensityCalibration:
                 f"air ({air_hu} HU)"
             )
         mu_per_hu = (mu_ref - mu_air) / (reference_hu - air_hu)  # cm^-1 per HU
-        denom = _mu_rho("k2hpo4", e) - _mu_rho("water", e) * 1.0 / _DENSITY_G_CC["k2hpo4"]
+        denom = (mass_attenuation_cm2_g("k2hpo4", e)
+                 - mass_attenuation_cm2_g("water", e) * 1.0 / DENSITY_G_CM3["k2hpo4"])
         slope = mu_per_hu / denom * 1000.0  # mg/cm^3 per HU
         # HU at which the voxel attenuates like water -> zero mineral
         hu_water = air_hu + (mu_w - mu_air) / mu_per_hu
@@ -206,8 +172,8 @@ class DensityCalibration:
         )
 
 
-#: Calibration of an ideal scanner (air -1000 HU, blood at its ideal HU, 60 keV):
-#: about 0.68 mg/cm^3 per HU.
+#: Calibration of an ideal scanner (air -1000 HU, blood at its ideal HU, the CT's effective
+#: energy :data:`~kypho.core.attenuation.CT_EFFECTIVE_ENERGY_KEV`): about 0.85 mg/cm^3 per HU.
 DEFAULT_CALIBRATION = DensityCalibration.phantomless()
 
 # --------------------------------------------------------------------------------------------
