@@ -62,3 +62,60 @@ def test_reference_pages_exist_for_linked_stages():
     index = (ROOT / "docs" / "references.md").read_text(encoding="utf-8")
     for link in re.findall(r"\]\((references/[\w-]+\.md)\)", index):
         assert (ROOT / "docs" / link).is_file(), f"docs/references.md links to missing {link}"
+
+
+#: Modules outside the phantom generator that may name the phantom's answer key, and why: they
+#: carry it, never read it to compute anything.
+ANSWER_KEY_PLUMBING = {
+    "core/case.py": "the Case field that holds it",
+    "core/truth.py": "the types (kept in core so io need not import the generator)",
+    "io/load.py": "case folders carry truth.json and tissue.nii.gz through save and load",
+    "io/summary.py": "kypho info says whether a case has them",
+}
+_ANSWER_KEY_ATTRS = {"truth", "tissue"}
+_ANSWER_KEY_NAMES = {"PhantomTruth", "VertebraTruth", "PedicleTruth", "Tissue"}
+
+
+def _answer_key_uses(path: Path) -> list[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute) and node.attr in _ANSWER_KEY_ATTRS:
+            found.append(f"line {node.lineno}: .{node.attr}")
+        elif isinstance(node, ast.Name) and node.id in _ANSWER_KEY_NAMES:
+            found.append(f"line {node.lineno}: {node.id}")
+        elif isinstance(node, ast.ImportFrom) and (node.module or "") == "kypho.core.truth":
+            found.append(f"line {node.lineno}: import from kypho.core.truth")
+        elif isinstance(node, ast.ImportFrom) and any(
+            a.name in _ANSWER_KEY_NAMES for a in node.names
+        ):
+            found.append(f"line {node.lineno}: import of the truth types")
+    return found
+
+
+def test_production_code_never_reads_the_phantoms_answer_key():
+    """Measured anatomy only: outside the generator no module touches case.truth, the tissue
+    map or the truth types (except the listed plumbing that stores and loads them)."""
+    offenders = {}
+    for path in SRC.rglob("*.py"):
+        rel = path.relative_to(SRC).as_posix()
+        if rel.startswith("phantom/") or rel in ANSWER_KEY_PLUMBING:
+            continue
+        uses = _answer_key_uses(path)
+        if uses:
+            offenders[rel] = uses
+    assert not offenders, f"production code reads the phantom's ground truth: {offenders}"
+
+
+def test_the_answer_key_check_catches_a_reader(tmp_path):
+    """The walker above finds each way of reaching the answer key (it could fail)."""
+    bad = tmp_path / "bad.py"
+    bad.write_text(
+        "from kypho.core.truth import Tissue\n"
+        "def f(case):\n"
+        "    return case.truth.vertebra('L1'), case.tissue\n",
+        encoding="utf-8",
+    )
+    uses = _answer_key_uses(bad)
+    assert any("import from kypho.core.truth" in u for u in uses)
+    assert any(".truth" in u for u in uses) and any(".tissue" in u for u in uses)

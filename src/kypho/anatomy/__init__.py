@@ -33,6 +33,12 @@ __getattr__, __dir__, __all__ = _lazy.attach(
         "norms": ["LevelNorm", "level_norm"],
         "pedicle": ["PedicleAnatomy", "find_pedicles", "published_comparison"],
         "spine": ["MEASURED", "NoLabelsError", "SpineAnatomy", "VertebraAnatomy", "labels_help"],
-        "tissue": ["BodyTissue", "TrabecularDensity", "body_tissue", "trabecular_hu"],
+        "tissue": [
+            "TrabecularDensity",
+            "cortical_rim",
+            "gas_cleft",
+            "rim_threshold_hu",
+            "trabecular_hu",
+        ],
     },
 )

@@ -33,7 +33,7 @@ from kypho.anatomy.grid import VertebraGrid, build_vertebra_grid
 from kypho.anatomy.morphometry import Morphometry, measure_morphometry
 from kypho.anatomy.norms import level_norm
 from kypho.anatomy.pedicle import PedicleAnatomy, find_pedicles
-from kypho.anatomy.tissue import BodyTissue, TrabecularDensity, body_tissue, trabecular_hu
+from kypho.anatomy.tissue import TrabecularDensity, cortical_rim, gas_cleft, trabecular_hu
 from kypho.core.case import Case
 from kypho.core.levels import LEVEL_IDS, LEVELS, parse_level
 from kypho.errors import EmptyLabelMapError, InvalidParameterError, NotMeasurableError
@@ -171,9 +171,16 @@ class VertebraAnatomy:
         return trabecular_hu(self.spine.case.volume.data, self.geometry)
 
     @_measured("cortical rim")
-    def tissue(self) -> BodyTissue:
-        """Cortical rim (walls) and gas cleft of the body, masks on the geometry's crop."""
-        return body_tissue(self.spine.case.volume.data, self.geometry, self.trabecular)
+    def cortex(self) -> NDArray[np.bool_]:
+        """The body's cortical shell and endplates on the CT, mask on the geometry's crop
+        (:func:`kypho.anatomy.tissue.cortical_rim`)."""
+        return cortical_rim(self.spine.case.volume.data, self.geometry, self.trabecular)
+
+    @_measured("gas cleft")
+    def cleft(self) -> NDArray[np.bool_]:
+        """Gas inside the body (a vacuum cleft), mask on the geometry's crop
+        (:func:`kypho.anatomy.tissue.gas_cleft`)."""
+        return gas_cleft(self.spine.case.volume.data, self.geometry)
 
     @_measured("resampling the vertebra")
     def grid(self) -> VertebraGrid:

@@ -30,10 +30,11 @@ __all__ = [
     "MIN_CLEFT_MM3",
     "MIN_TRABECULAR_VOXELS",
     "TRABECULAR_EROSION_MM",
-    "BodyTissue",
     "TrabecularDensity",
     "body_depth_mm",
-    "body_tissue",
+    "cortical_rim",
+    "gas_cleft",
+    "rim_threshold_hu",
     "trabecular_hu",
 ]
 
@@ -66,15 +67,6 @@ class TrabecularDensity:
     sd_hu: float | None
     voxels: int
     erosion_mm: float
-
-
-@dataclass(frozen=True, eq=False)
-class BodyTissue:
-    """Cortical rim and gas cleft of one body, masks on the geometry's crop."""
-
-    cortex: NDArray[np.bool_]
-    cleft: NDArray[np.bool_]
-    rim_threshold_hu: float
 
 
 def body_depth_mm(geom: VertebraGeometry) -> NDArray[np.float64]:
@@ -116,26 +108,33 @@ def trabecular_hu(
     return TrabecularDensity(None, None, n, 0.5 * erosion_mm)
 
 
-def body_tissue(hu: NDArray, geom: VertebraGeometry, trabecular: TrabecularDensity) -> BodyTissue:
-    """The body's cortical rim and gas cleft (see the module docstring).
+def rim_threshold_hu(trabecular: TrabecularDensity) -> float:
+    """HU above which a voxel of the body's outer rim counts as cortex (``-inf`` without a
+    trabecular measurement: then the whole rim is wall)."""
+    if trabecular.mean_hu is None or trabecular.sd_hu is None:
+        return -np.inf
+    return trabecular.mean_hu + DENSE_RIM_SD * trabecular.sd_hu
 
-    Without a trabecular measurement (a body too thin to erode), the rim is the outer
-    :data:`DENSE_RIM_MM` of the body whatever it reads.
-    """
-    spacing = np.asarray(geom.spacing_mm)
-    body = geom.body_mask
+
+def cortical_rim(hu: NDArray, geom: VertebraGeometry, trabecular: TrabecularDensity
+                 ) -> NDArray[np.bool_]:
+    """The body's cortical shell and endplates as seen on the CT (mask on the geometry's crop):
+    body voxels within :data:`DENSE_RIM_MM` of the surface above :func:`rim_threshold_hu`."""
     values = np.asarray(hu[geom.crop], dtype=np.float32)
     depth = body_depth_mm(geom)
-    if trabecular.mean_hu is None or trabecular.sd_hu is None:
-        thr = -np.inf
-    else:
-        thr = trabecular.mean_hu + DENSE_RIM_SD * trabecular.sd_hu
-    cortex = body & (depth <= DENSE_RIM_MM) & (values >= thr)
-    gas = body & (depth >= float(spacing.max())) & (values <= GAS_HU)
-    cleft = np.zeros_like(body)
-    if gas.any():
-        cc, _n = ndimage.label(gas, structure=np.ones((3, 3, 3), bool))
-        sizes = np.bincount(cc.ravel())[1:] * float(np.prod(spacing))
-        keep = np.flatnonzero(sizes >= MIN_CLEFT_MM3) + 1
-        cleft = np.isin(cc, keep)
-    return BodyTissue(cortex=cortex, cleft=cleft, rim_threshold_hu=float(thr))
+    return geom.body_mask & (depth <= DENSE_RIM_MM) & (values >= rim_threshold_hu(trabecular))
+
+
+def gas_cleft(hu: NDArray, geom: VertebraGeometry) -> NDArray[np.bool_]:
+    """Gas inside the body (an intravertebral vacuum cleft), mask on the geometry's crop:
+    voxels deeper than a voxel below :data:`GAS_HU`, in pockets of :data:`MIN_CLEFT_MM3` or more."""
+    spacing = np.asarray(geom.spacing_mm)
+    values = np.asarray(hu[geom.crop], dtype=np.float32)
+    depth = body_depth_mm(geom)
+    gas = geom.body_mask & (depth >= float(spacing.max())) & (values <= GAS_HU)
+    if not gas.any():
+        return np.zeros_like(geom.body_mask)
+    cc, _n = ndimage.label(gas, structure=np.ones((3, 3, 3), bool))
+    sizes = np.bincount(cc.ravel())[1:] * float(np.prod(spacing))
+    keep = np.flatnonzero(sizes >= MIN_CLEFT_MM3) + 1
+    return np.isin(cc, keep)

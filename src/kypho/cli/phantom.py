@@ -50,7 +50,7 @@ def phantom(
 ) -> None:
     """Generate a synthetic thoracolumbar spine CT with labels and ground truth."""
     from kypho.io import save_case
-    from kypho.phantom import PhantomSpec, make_phantom, parse_fracture
+    from kypho.phantom import PhantomSpec, fracture_lines, make_phantom, parse_fracture
 
     first, last = _parse_levels(levels)
     spec = PhantomSpec(
@@ -69,13 +69,8 @@ def phantom(
         update(0.95, "writing the case folder")
         folder = save_case(case, out, overwrite=force)
     secs = time.perf_counter() - t0
-    assert case.truth is not None
-    for v in case.truth.vertebrae:
-        if v.fracture_type != "none":
-            err_console.print(
-                f"  {v.level}: {v.fracture_type}, Genant {v.genant_grade}, "
-                f"height loss {v.height_loss_pct:.1f} %, wedge {v.wedge_angle_deg:.1f} deg"
-            )
+    for line in fracture_lines(case):
+        err_console.print(f"  {line}", highlight=False, markup=False)
     shape = "x".join(str(n) for n in case.volume.shape)
     out_console.print(f"Phantom: {folder}  ({shape} voxels, {secs:.1f} s)")
     err_console.print(f"[dim]{DISCLAIMER}[/]")

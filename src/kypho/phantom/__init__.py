@@ -14,7 +14,7 @@ from kypho.core.truth import (
 )
 from kypho.phantom.anatomy import LEVEL_ANATOMY, SUPPORTED_LEVELS, LevelAnatomy
 from kypho.phantom.figures import lateral_projection, phantom_figures, phantom_section
-from kypho.phantom.generate import make_phantom
+from kypho.phantom.generate import fracture_lines, make_phantom
 from kypho.phantom.spec import FractureSpec, PhantomSpec, genant_grade, parse_fracture
 
 __all__ = [
@@ -29,6 +29,7 @@ __all__ = [
     "PhantomTruth",
     "Tissue",
     "VertebraTruth",
+    "fracture_lines",
     "genant_grade",
     "lateral_projection",
     "make_phantom",

@@ -57,7 +57,7 @@ from kypho.phantom.geometry import (
 )
 from kypho.phantom.spec import PhantomSpec, genant_grade
 
-__all__ = ["MAX_VOXELS", "make_phantom"]
+__all__ = ["MAX_VOXELS", "fracture_lines", "make_phantom"]
 
 F32 = np.float32
 Progress = Callable[[float, str], None]
@@ -693,3 +693,14 @@ def _describe(spec: PhantomSpec) -> str:
         f"Synthetic spine {spec.first_level}-{spec.last_level}, {spec.voxel_mm:g} mm voxels, "
         f"{spec.bone_density} bone" + (f", fractures: {fx}" if fx else ", no fracture")
     )
+
+
+def fracture_lines(case: Case) -> list[str]:
+    """One line per fracture the generator built into a phantom case (from its truth)."""
+    if case.truth is None:
+        return []
+    return [
+        f"{v.level}: {v.fracture_type}, Genant {v.genant_grade}, height loss "
+        f"{v.height_loss_pct:.1f} %, wedge {v.wedge_angle_deg:.1f} deg"
+        for v in case.truth.vertebrae if v.fracture_type != "none"
+    ]

@@ -9,7 +9,7 @@ and the labels and shared with the other stages):
   endplate lines (:attr:`~kypho.anatomy.VertebraAnatomy.morphometry`, kypho's one height
   definition) and, from the assessment, the expected heights before the fracture;
 * the cortical shell and endplates as walls: the label's boundary (the working grid's one-voxel
-  shell) plus the dense rim (:attr:`~kypho.anatomy.VertebraAnatomy.tissue`);
+  shell) plus the dense rim (:attr:`~kypho.anatomy.VertebraAnatomy.cortex`);
 * trabecular density from HU with the stated calibration
   (:data:`~kypho.sim.bone.DEFAULT_CALIBRATION`);
 * a fracture cleft only where detectable: gas (intravertebral vacuum cleft) inside the body;
@@ -30,7 +30,7 @@ from numpy.typing import ArrayLike
 
 from kypho.anatomy.pedicle import PedicleAnatomy
 from kypho.anatomy.spine import SpineAnatomy
-from kypho.anatomy.tissue import DENSE_RIM_MM, DENSE_RIM_SD, GAS_HU
+from kypho.anatomy.tissue import DENSE_RIM_MM, DENSE_RIM_SD, GAS_HU, rim_threshold_hu
 from kypho.core.case import Case
 from kypho.core.levels import parse_level
 from kypho.errors import NotMeasurableError
@@ -91,8 +91,8 @@ def body_from_case(
     spine = anatomy if anatomy is not None else SpineAnatomy.of(case)
     vertebra = spine.vertebra(level)
     try:
-        geom, morph, trab, tissue = (vertebra.geometry, vertebra.morphometry,
-                                     vertebra.trabecular, vertebra.tissue)
+        geom, morph, trab = vertebra.geometry, vertebra.morphometry, vertebra.trabecular
+        cortex, cleft = vertebra.cortex, vertebra.cleft
     except NotMeasurableError as exc:
         raise NotMeasurableError(f"{case.name} {level}: {exc}") from None
     if trab.mean_hu is None or trab.sd_hu is None:
@@ -131,11 +131,11 @@ def body_from_case(
         f"body of {level} separated from the posterior elements ({geom.separation}); "
         f"trabecular {trab.mean_hu:.0f} +/- {trab.sd_hu:.0f} HU; {grade_note}",
         "walls = the label's boundary plus the dense rim (outer "
-        f"{DENSE_RIM_MM:g} mm above {tissue.rim_threshold_hu:.0f} HU, trabecular mean + "
+        f"{DENSE_RIM_MM:g} mm above {rim_threshold_hu(trab):.0f} HU, trabecular mean + "
         f"{DENSE_RIM_SD:g} SD); density from HU with the default phantomless calibration "
         "(ideal scanner: air and blood not measured)",
-        (f"gas cleft detected ({int(tissue.cleft.sum())} voxels below {GAS_HU:g} HU)"
-         if tissue.cleft.any() else
+        (f"gas cleft detected ({int(cleft.sum())} voxels below {GAS_HU:g} HU)"
+         if cleft.any() else
          "no cleft detected (only a gas-filled vacuum cleft is detectable)"),
         CT_EXIT_ASSUMPTIONS,
     ]
@@ -146,8 +146,8 @@ def body_from_case(
     return BodyGeometry(
         hu=np.asarray(case.volume.data[sl], np.float32),
         body=moved(geom.body_mask),
-        cortical=moved(tissue.cortex),
-        cleft=moved(tissue.cleft),
+        cortical=moved(cortex),
+        cleft=moved(cleft),
         affine=affine,
         superior_axis_ras=frame.superior,
         anterior_axis_ras=frame.anterior,
