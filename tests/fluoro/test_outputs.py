@@ -329,3 +329,15 @@ def test_plot_frame_marks_points_where_the_projection_matrix_says(spine):
     np.testing.assert_allclose([cross.get_xdata()[0], cross.get_ydata()[0]], carm.project(tip))
     assert {t.get_text() for t in ax.texts} == set(LEVELS3)
     plt.close(fig)
+
+
+def test_real_ct_views_are_centred_on_the_measured_body(real_ct):
+    """True AP and lateral of the example's T12, on both grids: centred on the measured body
+    centroid and aligned with its measured axes."""
+    from kypho.anatomy import SpineAnatomy
+    from kypho.fluoro import view_for_level
+
+    v = SpineAnatomy.of(real_ct).vertebra("T12")
+    for view in ("ap", "lateral"):
+        carm = view_for_level(real_ct, "T12", view)
+        np.testing.assert_allclose(carm.isocentre_ras_mm, v.frame.origin_ras_mm, atol=1e-9)

@@ -193,3 +193,21 @@ def test_a_balloon_stopped_early_at_the_cortex_is_explained(case):
     assert bal is not None and bal.cavity_volume_ml < 1.0
     note = [n for n in run.result.notes if "stopped at the cortex" in n]
     assert note and f"{float(to_wall[tuple(ijk)]):.1f} mm from the nearest cortex" in note[0]
+
+
+def test_a_real_ct_level_is_modelled_and_simulated(real_ct):
+    """The example CT's T12 on both grids: the same measured body, a plausible porous model and
+    a conserving vertebroplasty preview."""
+    from kypho.anatomy import SpineAnatomy
+
+    g = body_from_case(real_ct, "T12")
+    m = build_bone_model(g)
+    v = SpineAnatomy.of(real_ct).vertebra("T12")
+    assert m.heights_mm == pytest.approx(v.heights_mm, abs=1e-9)
+    assert np.dot(m.superior_axis_ras, v.frame.superior) == pytest.approx(1.0, abs=1e-9)
+    assert 15.0 < m.body_volume_ml < 60.0  # an adult T12 body is about 20-40 mL
+    assert g.normal_heights_mm is None  # not fractured: nothing to restore
+    assert all(op.natural for op in m.openings)
+    r = simulate(m, technique="vertebroplasty", volume_ml=2.0, mode="preview")
+    assert r.injected_volume_ml == pytest.approx(2.0, rel=1e-6)
+    assert any("model assumptions" in n for n in r.notes)

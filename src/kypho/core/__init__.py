@@ -6,6 +6,7 @@ __getattr__, __dir__, __all__ = _lazy.attach(
     __name__,
     submod_attrs={
         "case": ["Case"],
+        "resample": ["MAX_RESAMPLED_VOXELS", "resample_case"],
         "levels": [
             "LEVELS",
             "LEVEL_IDS",
