@@ -30,6 +30,7 @@ aftercare_app = typer.Typer(
     help=f"After-care plan after kyphoplasty: plan, check, log walks and questionnaires. "
     f"{DISCLAIMER}",
     no_args_is_help=True,
+    rich_markup_mode=None,
 )
 app.add_typer(aftercare_app, name="aftercare")
 

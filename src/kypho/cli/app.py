@@ -10,11 +10,12 @@ from __future__ import annotations
 import contextlib
 import functools
 from collections.abc import Callable, Iterator
-from typing import ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 from kypho.core.outputs import DISCLAIMER
 from kypho.errors import KyphoError
@@ -31,11 +32,32 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    # Plain help and usage text: rendering typer's rich panels costs about 0.25 s of every
+    # start-up, and they box errors that kypho promises on one line.
+    rich_markup_mode=None,
 )
+
+
+class _LazyConsole:
+    """A :class:`rich.console.Console` made on first use: ``kypho --help`` and a quick command
+    do not pay for importing rich's console (about 0.1 s)."""
+
+    def __init__(self, **options: Any) -> None:
+        self._options = options
+        self._console: Console | None = None
+
+    def __getattr__(self, name: str) -> Any:
+        if self._console is None:
+            from rich.console import Console
+
+            self._console = Console(**self._options)
+        return getattr(self._console, name)
+
+
 #: Progress, warnings and errors go to stderr; results to stdout.  Soft wrap: a message stays one
 #: line whatever the terminal width, so scripts and logs can grep it.
-err_console = Console(stderr=True, soft_wrap=True)
-out_console = Console(soft_wrap=True)
+err_console: Console = _LazyConsole(stderr=True, soft_wrap=True)  # type: ignore[assignment]
+out_console: Console = _LazyConsole(soft_wrap=True)  # type: ignore[assignment]
 
 
 def handle_errors(fn: Callable[P, R]) -> Callable[P, R]:
@@ -66,6 +88,8 @@ def progress_bar(description: str, *, enabled: bool = True) -> Iterator[Callable
     The callback has the signature library code takes as ``progress=`` (fraction done in [0, 1]
     and a short message), so commands pass it straight through.
     """
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
     with Progress(
         TextColumn("{task.description}"),
         BarColumn(),
