@@ -53,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
         rows.append((name, statistics.median(_time(cmd, env) for _ in range(n))))
     base = rows[0][1]
     print(f"\n== Start-up, median of {n} runs (each in a fresh interpreter) ==")
-    print(f"| command | wall s | x baseline |\n|---|---:|---:|")
+    print("| command | wall s | x baseline |\n|---|---:|---:|")
     for name, t in rows:
         print(f"| {name} | {t:.3f} | {t / base:.2f} |")
     return 0
