@@ -6,9 +6,12 @@ preview; prints where the time goes.
 
 Part 2, cohort: a randomized cohort of fractured phantom vertebrae (levels T10-L5, Genant grades
 1-3, wedge/biconcave/crush, osteoporotic or osteopenic bone, extra cortical breaks, three
-cements, volumes, uni- or bipedicular) treated by both techniques; prints leak rates and locations, kyphosis
-correction, anterior height restoration, cement volume and fill next to published figures.
-The model's parameters come from the biomechanics literature, not from fitting these outcomes.
+cements, volumes, uni- or bipedicular) treated by both techniques; prints leak rates and
+locations, kyphosis correction, anterior height restoration, cement volume and fill next to
+published figures.  Every vertebra is modelled from its measured anatomy (kypho.anatomy: the
+CT and labels, exactly as a real CT), never from the phantom's answer key, so the phantom's
+cortical breaks are not seen (none is inferred from CT yet).  The model's parameters come from
+the biomechanics literature, not from fitting these outcomes.
 
 Usage::
 
@@ -28,6 +31,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from kypho.anatomy import SpineAnatomy
+from kypho.errors import KyphoError
 from kypho.phantom import FractureSpec, PhantomSpec, make_phantom
 from kypho.phantom.spec import GENANT_BANDS_PCT
 from kypho.sim import (
@@ -100,7 +105,7 @@ def speed(report: dict) -> None:
         rows.append((label, wall, r))
     print("\n== Speed: one L1 (osteoporotic wedge, grade 2), 1 mm working grid ==")
     print(f"fluid voxels {int(model.fluid.sum())}, body {model.body_volume_ml:.1f} mL")
-    print(f"{'body_from_case (crop, masks)':44s} {t_geom:7.2f} s")
+    print(f"{'body_from_case (anatomy, assessment, masks)':44s} {t_geom:7.2f} s")
     print(f"{'build_bone_model (resample, laws, exits)':44s} {t_model:7.2f} s")
     for label, wall, r in rows:
         t = r.timings_s
@@ -165,10 +170,14 @@ def cohort(n: int, seed: int, tally: Tally, *, progress=None) -> None:
         kp_cement = str(rng.choice(["standard", "high_viscosity"]))
         # a small crushed body cannot take the whole drawn volume: at most 90 % of its pores
         vp_volume = min(float(rng.uniform(2.5, 5.0)), 0.9 * model.pore_volume_ml)
-        vp_tips, vp_axes = default_approach(case, level, model, technique="vertebroplasty",
-                                            bipedicular=bipedicular)
-        kp_tips, kp_axes = default_approach(case, level, model, technique="kyphoplasty",
-                                            bipedicular=bipedicular)
+        try:  # the measured pedicles aim the trocars (no phantom truth is read)
+            pedicles = SpineAnatomy.of(case).vertebra(level).pedicles
+        except KyphoError:
+            pedicles = None
+        vp_tips, vp_axes = default_approach(model, technique="vertebroplasty",
+                                            bipedicular=bipedicular, pedicles=pedicles)
+        kp_tips, kp_axes = default_approach(model, technique="kyphoplasty",
+                                            bipedicular=bipedicular, pedicles=pedicles)
         runs = {
             "vertebroplasty": dict(
                 technique="vertebroplasty", cement=vp_cement, volume_ml=round(vp_volume, 1),

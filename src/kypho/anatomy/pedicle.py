@@ -194,6 +194,34 @@ class _Section:
         )
 
 
+def _across(
+    axis: NDArray[np.float64], lat: NDArray[np.float64], e_s: NDArray[np.float64]
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Unit directions across a pedicle axis: towards its lateral wall (``lat``'s side) and
+    cranially (``e_s``'s side)."""
+    w_dir = np.cross(e_s, axis)
+    w_dir /= np.linalg.norm(w_dir)
+    if w_dir @ lat < 0:
+        w_dir = -w_dir
+    h_dir = np.cross(axis, w_dir)
+    if h_dir @ e_s < 0:
+        h_dir = -h_dir
+    return w_dir, h_dir
+
+
+def _robust_line(t: NDArray[np.float64], y: NDArray[np.float64]) -> tuple[float, float, int]:
+    """``(slope, intercept, points kept)`` of a line through ``y(t)``, refitted once without the
+    points off it by more than :data:`MIDLINE_OUTLIER_MM` (or twice the median residual)."""
+    for _ in range(2):
+        slope, icpt = np.polyfit(t, y, 1)
+        res = np.abs(y - (icpt + slope * t))
+        keep = res <= max(MIDLINE_OUTLIER_MM, 2.0 * float(np.median(res)))
+        if keep.all() or keep.sum() < MIDLINE_MIN_POINTS:
+            break
+        t, y = t[keep], y[keep]
+    return float(slope), float(icpt), int(t.size)
+
+
 def _section(
     grid: VertebraGrid,
     origin: NDArray[np.float64],
@@ -377,13 +405,7 @@ def _perpendicular_sections(
 ) -> list[_Section | None]:
     """Sections perpendicular to ``axis`` every 0.5 mm of local depth from ``a_lo`` to ``a_hi``."""
     fr = grid.frame
-    w_dir = np.cross(e_s, axis)
-    w_dir /= np.linalg.norm(w_dir)
-    if w_dir @ lat < 0:
-        w_dir = -w_dir
-    h_dir = np.cross(axis, w_dir)
-    if h_dir @ e_s < 0:
-        h_dir = -h_dir
+    w_dir, h_dir = _across(axis, lat, e_s)
     a_pt = fr.to_local(point)[1]
     da = max(float(axis @ np.asarray(fr.anterior)), 0.3)
     t_vals = np.arange(a_lo - a_pt, a_hi - a_pt + 0.01, 0.5) / da
@@ -483,13 +505,7 @@ def _wall_midline(
     mid-points are unbiased by the pedicle's flaring into the body and the arch (it flares on
     both sides), unlike section centroids.
     """
-    w_dir = np.cross(e_s, axis)
-    w_dir /= np.linalg.norm(w_dir)
-    if w_dir @ lat < 0:
-        w_dir = -w_dir
-    h_dir = np.cross(axis, w_dir)
-    if h_dir @ e_s < 0:
-        h_dir = -h_dir
+    w_dir, h_dir = _across(axis, lat, e_s)
     fr = grid.frame
     a_pt = float(fr.to_local(point)[1])
     da = max(float(axis @ np.asarray(fr.anterior)), 0.3)
@@ -524,14 +540,8 @@ def _wall_midline(
         tt, oo = t[run], off[run]
         if tt.size < MIDLINE_MIN_POINTS or np.ptp(tt) < MIDLINE_MIN_SPAN_MM:
             return float(np.median(oo)), 0.0, False
-        for _ in range(2):
-            slope, icpt = np.polyfit(tt, oo, 1)
-            res = np.abs(oo - (icpt + slope * tt))
-            keep = res <= max(MIDLINE_OUTLIER_MM, 2.0 * float(np.median(res)))
-            if keep.all() or keep.sum() < MIDLINE_MIN_POINTS:
-                break
-            tt, oo = tt[keep], oo[keep]
-        return float(icpt), float(slope), True
+        slope, icpt, _n = _robust_line(tt, oo)
+        return icpt, slope, True
 
     fw, fh = fit(ok_w, off_w), fit(ok_h, off_h)
     if fw is None and fh is None:
@@ -613,18 +623,12 @@ def _axial_midline(
             if tt.size < MIDLINE_MIN_POINTS or np.ptp(tt) < MIDLINE_MIN_SPAN_MM:
                 res = None
                 break
-            for _ in range(2):
-                kf, cf = np.polyfit(tt, oo, 1)
-                r_ = np.abs(oo - (cf + kf * tt))
-                keep = r_ <= max(MIDLINE_OUTLIER_MM, 2.0 * float(np.median(r_)))
-                if keep.all() or keep.sum() < MIDLINE_MIN_POINTS:
-                    break
-                tt, oo = tt[keep], oo[keep]
-            u_c, k_c = u_c + float(cf), k_c + float(kf)
+            kf, cf, n_kept = _robust_line(tt, oo)
+            u_c, k_c = u_c + cf, k_c + kf
             if abs(k_c) > max_slope:
                 res = None
                 break
-            res = (u_c, k_c, int(tt.size))
+            res = (u_c, k_c, n_kept)
         if res is not None:
             fits.append(res)
     if not fits:
@@ -708,13 +712,7 @@ def _one_pedicle(grid: VertebraGrid, side: Side) -> PedicleAnatomy:
             axis = fr.direction_to_ras([d_loc[0] / max(d_loc[1], 1e-6), 1.0, tan_sag])
             axis /= np.linalg.norm(axis)
     # --- isthmus: narrowest section perpendicular to the axis ------------------------------------
-    w_dir = np.cross(e_s, axis)
-    w_dir /= np.linalg.norm(w_dir)
-    if w_dir @ lat < 0:
-        w_dir = -w_dir
-    h_dir = np.cross(axis, w_dir)
-    if h_dir @ e_s < 0:
-        h_dir = -h_dir
+    w_dir, h_dir = _across(axis, lat, e_s)
     secs2 = _perpendicular_sections(grid, point, axis, lat, e_s, a_lo, a_hi)
     span2 = _span(secs2)
     best_secs, best_span = (secs2, span2) if len(span2) >= 1 else (sections, span)

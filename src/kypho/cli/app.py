@@ -46,12 +46,16 @@ class _LazyConsole:
         self._options = options
         self._console: Console | None = None
 
-    def __getattr__(self, name: str) -> Any:
+    def real(self) -> Console:
+        """The console itself (made now if need be), for APIs that need the object."""
         if self._console is None:
             from rich.console import Console
 
             self._console = Console(**self._options)
-        return getattr(self._console, name)
+        return self._console
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.real(), name)
 
 
 #: Progress, warnings and errors go to stderr; results to stdout.  Soft wrap: a message stays one
@@ -94,7 +98,7 @@ def progress_bar(description: str, *, enabled: bool = True) -> Iterator[Callable
         TextColumn("{task.description}"),
         BarColumn(),
         TimeElapsedColumn(),
-        console=err_console,
+        console=err_console.real(),  # type: ignore[attr-defined]
         transient=True,
         disable=not enabled,
     ) as bar:

@@ -8,7 +8,7 @@ as exits for cement (:mod:`kypho.sim.bone`).  Coordinates are RAS+ mm.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, get_args
 
 __all__ = ["BREAK_LOCATIONS", "BreakLocation", "CorticalBreak"]
 
@@ -21,14 +21,7 @@ BreakLocation = Literal[
     "anterior_wall",
 ]
 #: Where a break can lie (the values of :attr:`CorticalBreak.location`).
-BREAK_LOCATIONS: tuple[str, ...] = (
-    "superior_endplate",
-    "inferior_endplate",
-    "posterior_wall",
-    "left_wall",
-    "right_wall",
-    "anterior_wall",
-)
+BREAK_LOCATIONS: tuple[str, ...] = get_args(BreakLocation)
 
 Vec3 = tuple[float, float, float]
 
