@@ -39,6 +39,7 @@ from kypho.sim import (
     CEMENTS,
     BreakSpec,
     Cement,
+    DensityCalibration,
     body_from_case,
     build_bone_model,
     default_trocar_tips,
@@ -151,7 +152,7 @@ class Tally:
     failures: list[str] = field(default_factory=list)
 
 
-def cohort(n: int, seed: int, tally: Tally, *, progress=None) -> None:
+def cohort(n: int, seed: int, tally: Tally, *, progress=None, calibration=None) -> None:
     rng = np.random.default_rng(seed)
     done = 0
     attempt = 0
@@ -160,7 +161,8 @@ def cohort(n: int, seed: int, tally: Tally, *, progress=None) -> None:
         t0 = time.perf_counter()
         try:
             case, level, fx = _phantom(rng, seed * 1000 + attempt)
-            model = build_bone_model(body_from_case(case, level), seed=attempt)
+            model = build_bone_model(body_from_case(case, level), seed=attempt,
+                                     calibration=calibration or DensityCalibration.phantomless())
         except Exception as exc:
             tally.failures.append(f"phantom {attempt}: {exc}")
             continue
@@ -353,6 +355,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--json", type=str, default=None, help="write the numbers to this file")
     ap.add_argument("--no-speed", action="store_true")
+    ap.add_argument("--ct-energy-kev", type=float, default=None,
+                    help="read the CT's HU at this effective energy (sensitivity of the model "
+                    "choice; default kypho's 70 keV)")
     args = ap.parse_args(argv)
     n = args.n if args.n is not None else (6 if args.quick else 100)
     print("kypho.sim benchmark (research and education software, not a medical device)")
@@ -367,7 +372,13 @@ def main(argv: list[str] | None = None) -> int:
 
     with Progress(console=Console(stderr=True), transient=True) as bar:
         task = bar.add_task("cohort", total=n)
-        cohort(n, args.seed, tally, progress=lambda d: bar.update(task, completed=d))
+        cal = (DensityCalibration.phantomless(effective_energy_kev=args.ct_energy_kev)
+               if args.ct_energy_kev else None)
+        if cal is not None:
+            print(f"CT read at {args.ct_energy_kev:g} keV: {cal.slope_mg_cc_per_hu:.3f} mg/cm3 "
+                  "per HU")
+        cohort(n, args.seed, tally, progress=lambda d: bar.update(task, completed=d),
+               calibration=cal)
     print_cohort(tally, report)
     if args.json:
         from kypho.core.atomic import write_text_atomic

@@ -31,6 +31,7 @@ __getattr__, __dir__, __all__ = _lazy.attach(
             "measure_morphometry",
         ],
         "norms": ["LevelNorm", "level_norm"],
+        "outputs": ["anatomy_figure", "anatomy_to_dict", "write_outputs"],
         "pedicle": ["PedicleAnatomy", "find_pedicles", "published_comparison"],
         "spine": ["MEASURED", "NoLabelsError", "SpineAnatomy", "VertebraAnatomy", "labels_help"],
         "tissue": [

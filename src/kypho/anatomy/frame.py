@@ -1,6 +1,6 @@
 """A vertebra's own axes (:class:`VertebraFrame`) and the spine's tangent, defined once.
 
-The frame of a vertebra (picture: ``docs/images/anatomy-frame.png``, described in
+The frame of a vertebra (picture: ``docs/images/anatomy-phantom-L1.png``, described in
 ``docs/anatomy.md``):
 
 * **origin** at the centroid of the vertebral *body* (posterior elements excluded);

@@ -11,6 +11,7 @@ from kypho.cli.app import app
 # One module per stage; each registers its commands on ``app`` when imported.
 _COMMAND_MODULES = (
     "kypho.cli.data",
+    "kypho.cli.anatomy",
     "kypho.cli.assess",
     "kypho.cli.demo",
     "kypho.cli.fluoro",
