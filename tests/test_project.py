@@ -119,3 +119,23 @@ def test_the_answer_key_check_catches_a_reader(tmp_path):
     uses = _answer_key_uses(bad)
     assert any("import from kypho.core.truth" in u for u in uses)
     assert any(".truth" in u for u in uses) and any(".tissue" in u for u in uses)
+
+
+def test_the_public_api_resolves_lazily_and_is_documented():
+    """Every top-level name loads on first use, and its entry points are numpydoc-documented."""
+    import importlib
+    import inspect
+    import sys
+
+    code = "import sys, kypho; print(sorted(m for m in sys.modules if m.startswith('kypho.')))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]", "import kypho must load no stage"
+    kypho = importlib.import_module("kypho")
+    for name in kypho.__all__:
+        obj = getattr(kypho, name)
+        if inspect.isclass(obj) or inspect.isfunction(obj):
+            assert inspect.getdoc(obj), name
+    for name in ("assess_case", "plan_level", "simulate_case", "render_drr", "view_for_level",
+                 "make_phantom", "load_case"):
+        doc = inspect.getdoc(getattr(kypho, name))
+        assert "Parameters" in doc and ("Returns" in doc or "Raises" in doc), name

@@ -26,12 +26,11 @@ __getattr__, __dir__, __all__ = _lazy.attach(
                 "report", "sim"],
     submod_attrs={
         "_version": ["__version__"],
-        "aftercare": ["make_plan"],
         "anatomy": ["SpineAnatomy", "VertebraAnatomy", "VertebraFrame"],
         "assess": ["Assessment", "assess_case"],
         "core": ["LEVELS", "LEVEL_IDS", "Case", "LabelMap", "Volume", "parse_level"],
         "errors": ["KyphoError"],
-        "fluoro": ["CArm", "FluoroSpec", "render_drr", "view_for_level"],
+        "fluoro": ["CArm", "FluoroSpec", "Frame", "render_drr", "view_for_level"],
         "io": ["fetch_example", "load_case", "load_labels", "load_volume", "save_case",
                "save_image"],
         "phantom": ["FractureSpec", "PhantomSpec", "make_phantom"],

@@ -56,8 +56,34 @@ def view_for_level(
     anatomy: SpineAnatomy | None = None,
     **carm_kwargs: object,
 ) -> CArm:
-    """A named view (see :data:`kypho.fluoro.VIEW_NAMES`) centred on ``level`` and aligned with
-    its axes (true AP / true lateral of that vertebra, :func:`level_axes`)."""
+    """A named C-arm view centred on ``level`` and aligned with its measured axes.
+
+    Parameters
+    ----------
+    case : Case
+        CT with vertebra labels.
+    level : str
+        The vertebra to centre on (``"L1"``).
+    view : str
+        One of :data:`kypho.fluoro.VIEW_NAMES` (``"ap"``, ``"lateral"``, ...).
+    anatomy : SpineAnatomy, optional
+        The case's anatomy (default :meth:`kypho.anatomy.SpineAnatomy.of`).
+    **carm_kwargs
+        Passed to :func:`kypho.fluoro.named_view` (``detector=``, distances).
+
+    Returns
+    -------
+    CArm
+        The true AP / true lateral (or other named view) of that vertebra: isocentre at its
+        body's centroid, axes from :func:`level_axes`.
+
+    Raises
+    ------
+    EmptyLabelMapError
+        The case has no labels.
+    InvalidParameterError
+        The level is not labelled.
+    """
     centre, sup, ant = level_axes(case, level, anatomy=anatomy)
     return named_view(view, centre, superior_axis_ras=sup, anterior_axis_ras=ant, **carm_kwargs)
 
