@@ -525,8 +525,9 @@ def _wall_midline(
     h_min = float(np.min(np.where(near, h_sum, np.inf)))
     ok_w = centre_in & (w_sum <= FREE_TUBE_FACTOR * min(w_min, FREE_TUBE_FACTOR * width0))
     ok_h = centre_in & (h_sum <= FREE_TUBE_FACTOR * min(h_min, FREE_TUBE_FACTOR * height0))
-    off_w = 0.5 * (dist[:, 0] - dist[:, 1])
-    off_h = 0.5 * (dist[:, 2] - dist[:, 3])
+    with np.errstate(invalid="ignore"):  # no wall on either side: inf - inf, never fitted
+        off_w = 0.5 * (dist[:, 0] - dist[:, 1])
+        off_h = 0.5 * (dist[:, 2] - dist[:, 3])
 
     def fit(
         ok: NDArray[np.bool_], off: NDArray[np.float64]
