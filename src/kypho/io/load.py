@@ -18,7 +18,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
@@ -458,23 +457,45 @@ def _all_case_file_names() -> list[str]:
     return names + [n[: -len(".gz")] for n in names if n.endswith(".gz")]
 
 
+def _link_or_copy(src: str, dst: str) -> None:
+    try:
+        os.link(src, dst, follow_symlinks=False)
+    except OSError:
+        shutil.copy2(src, dst, follow_symlinks=False)
+
+
+def _carry_foreign_files(old: Path, new: Path, own: set[str]) -> None:
+    """Hard-link (or copy) every entry of ``old`` that is not one of kypho's into ``new``."""
+    for entry in old.iterdir():
+        if entry.name in own:
+            continue
+        dst = new / entry.name
+        if entry.is_symlink():
+            os.symlink(os.readlink(entry), dst)
+        elif entry.is_dir():
+            shutil.copytree(entry, dst, symlinks=True, copy_function=_link_or_copy)
+        else:
+            _link_or_copy(str(entry), str(dst))
+
+
 def save_case(
     case: Case, folder: str | os.PathLike[str], *, overwrite: bool = False, compress: bool = True
 ) -> Path:
     """Write ``case`` as a case folder (see the module docstring) and return the folder.
 
-    A new or empty folder is built beside the target and renamed into place, so it appears
-    complete or not at all.  A non-empty folder is refused unless ``overwrite``; then kypho's
-    own files are replaced one by one (each atomically; ``case.json`` is removed first and
-    written last, so a crash leaves a folder that does not load rather than a mixed case),
-    and other files in the folder are left alone.
+    The new case is built complete in a hidden folder beside the target and then swapped into
+    place (:func:`kypho.io._folders.atomic_folder`), so the folder holds the whole old case or
+    the whole new one at every instant, even if the process is killed.  A non-empty folder is
+    refused unless ``overwrite``; then the files that are not kypho's (notes, outputs of other
+    tools) are carried over into the new folder (hard links where possible) and kypho's own
+    files of the old case (``case.json``, ``ct.nii.gz``...) are dropped.
 
     Parameters
     ----------
     case : Case
     folder : path
     overwrite : bool
-        Replace kypho's files in a non-empty folder.
+        Replace the case in a non-empty folder.
     compress : bool
         gzip the NIfTI files (``ct.nii.gz``...).  ``False`` writes ``ct.nii`` etc.: several
         times faster for a 10^8-voxel phantom, at about twice the disk space for noisy CT.
@@ -490,27 +511,16 @@ def save_case(
     text, files = _case_documents(case, compress)
     if target.exists() and not target.is_dir():
         raise InputFileError(f"{target}: exists and is not a folder")
-    if not target.exists() or is_empty_folder(target):
-        with atomic_folder(target) as tmp:
-            _write_parts(case, tmp, files)
-            write_text_atomic(tmp / _CASE_JSON, text)
-        return target
-    if not overwrite:
+    if target.is_dir() and not is_empty_folder(target) and not overwrite:
         raise InputFileError(
             f"{target}: folder exists and is not empty (use overwrite=True / --force)"
         )
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
-    try:
+    own = {_CASE_JSON, *_all_case_file_names()}
+    with atomic_folder(target, replace=overwrite) as tmp:
         _write_parts(case, tmp, files)
-        (target / _CASE_JSON).unlink(missing_ok=True)
-        for fname in _all_case_file_names():
-            if fname in files.values():
-                os.replace(tmp / fname, target / fname)
-            else:  # a part the new case lacks (or stored with the other compression)
-                (target / fname).unlink(missing_ok=True)
-        write_text_atomic(target / _CASE_JSON, text)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        if target.is_dir():
+            _carry_foreign_files(target, tmp, own)
+        write_text_atomic(tmp / _CASE_JSON, text)
     return target
 
 
