@@ -27,6 +27,7 @@ import numpy as np
 from kypho.core.atomic import write_text_atomic
 from kypho.core.case import Case
 from kypho.core.levels import LEVEL_IDS, TOTALSEGMENTATOR_V2_IDS, VERSE_IDS, parse_level
+from kypho.core.reading import read_json, validate_json
 from kypho.core.volume import LabelMap, Volume, check_same_grid
 from kypho.errors import (
     EmptyLabelMapError,
@@ -51,6 +52,7 @@ from kypho.io.nrrd import is_nrrd_path, read_nrrd, write_nrrd
 __all__ = [
     "CASE_FILES",
     "CASE_FORMAT_VERSION",
+    "CASE_JSON_SCHEMA",
     "LabelScheme",
     "labelled_levels",
     "level_from_name",
@@ -74,6 +76,27 @@ CASE_FILES: dict[str, str] = {
     "truth": "truth.json",
 }
 _CASE_JSON = "case.json"
+
+#: JSON schema of ``case.json`` (format version 1).  ``metadata`` is free-form but must be an
+#: object; every ``files`` entry a file name (or null for "none").
+CASE_JSON_SCHEMA: dict[str, Any] = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "type": "object",
+    "required": ["kypho_case", "files"],
+    "properties": {
+        "kypho_case": {"const": CASE_FORMAT_VERSION},
+        "name": {"type": ["string", "null"]},
+        "metadata": {"type": ["object", "null"]},
+        "files": {
+            "type": "object",
+            "required": ["ct"],
+            "properties": {"ct": {"type": "string", "minLength": 1}},
+            "additionalProperties": {"type": ["string", "null"], "minLength": 1},
+        },
+        "levels": {"type": "array", "items": {"type": "string"}},
+        "coordinates": {"type": "string"},
+    },
+}
 
 _SUPPORTED = (
     "NIfTI (.nii, .nii.gz), NRRD (.nrrd, .nhdr), DICOM series folders and kypho case folders"
@@ -288,32 +311,32 @@ def _read_case_folder(
     from kypho.core.truth import PhantomTruth
 
     index = folder / _CASE_JSON
-    try:
-        doc = json.loads(index.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise FormatError(f"{index}: not readable JSON ({exc})") from None
+    doc = read_json(index, what="case file")
     if not isinstance(doc, dict) or "kypho_case" not in doc:
         raise FormatError(f"{index}: not a kypho case file (no 'kypho_case' field)")
-    if doc["kypho_case"] != CASE_FORMAT_VERSION:
+    version = doc["kypho_case"]
+    if isinstance(version, int) and not isinstance(version, bool) and version != (
+        CASE_FORMAT_VERSION
+    ):
         raise UnsupportedFormatError(
-            f"{index}: case format version {doc['kypho_case']!r}; this kypho reads "
+            f"{index}: case format version {version!r}; this kypho reads "
             f"version {CASE_FORMAT_VERSION}"
         )
-    files = doc.get("files") or {}
-    if not isinstance(files, dict) or "ct" not in files:
-        raise FormatError(f"{index}: 'files' must name at least the 'ct' file")
+    validate_json(doc, CASE_JSON_SCHEMA, index)
+    files = doc["files"]
 
     def part(key: str) -> Path | None:
         rel = files.get(key)
         if rel is None:
             return None
-        rel_path = Path(str(rel))
+        rel_path = Path(rel)
         if rel_path.is_absolute() or ".." in rel_path.parts:
             raise FormatError(f"{index}: files.{key} must be a name inside the case folder")
         return require_file(folder / rel_path)
 
     ct_path = part("ct")
-    assert ct_path is not None
+    if ct_path is None:  # the schema requires it; kept for type checkers
+        raise FormatError(f"{index}: files.ct is missing")
     volume = read_volume_nifti(ct_path)
     metadata = dict(doc.get("metadata") or {})
     label_map: LabelMap | None = None
@@ -330,8 +353,8 @@ def _read_case_folder(
     truth = None
     if (jp := part("truth")) is not None:
         try:
-            truth = PhantomTruth.read(jp)
-        except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+            truth = PhantomTruth.read(jp)  # bounded, schema-checked JSON
+        except (KeyError, TypeError, ValueError) as exc:
             raise FormatError(f"{jp}: not a valid phantom truth file ({exc})") from None
     return Case(
         volume=volume,
