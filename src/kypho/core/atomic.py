@@ -18,7 +18,7 @@ import shutil
 import socket
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
 from kypho.errors import OutputFileError
@@ -31,6 +31,7 @@ __all__ = [
     "fsync_path",
     "temporary_prefix",
     "write_bytes_atomic",
+    "write_files_atomic",
     "write_text_atomic",
     "write_with",
 ]
@@ -185,6 +186,42 @@ def write_bytes_atomic(target: str | os.PathLike[str], data: bytes) -> Path:
 def write_text_atomic(target: str | os.PathLike[str], text: str) -> Path:
     """Write UTF-8 ``text`` to ``target`` atomically and return the path."""
     return write_bytes_atomic(target, text.encode("utf-8"))
+
+
+def write_files_atomic(folder: str | os.PathLike[str], files: Mapping[str, bytes]) -> Path:
+    """Write several files into ``folder`` all or nothing (as far as a file system allows).
+
+    Every file is written and synced to a hidden temporary beside its target first; only when
+    all are complete are they renamed into place (renames do not need space, so a full disk
+    fails before any target changes).  On any error the temporaries are removed and no target
+    is touched.
+    """
+    folder = Path(folder)
+    staged: list[tuple[Path, Path]] = []
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        for name, data in files.items():
+            target = folder / name
+            if target.is_dir():
+                raise IsADirectoryError(21, "Is a directory", str(target))
+            clean_stale_temporaries(target)
+            fd, tmp_name = tempfile.mkstemp(prefix=temporary_prefix(target),
+                                            suffix=f".tmp{''.join(target.suffixes)}", dir=folder)
+            staged.append((Path(tmp_name), target))
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+            os.chmod(tmp_name, 0o666 & ~_current_umask())
+        for tmp, target in staged:
+            os.replace(tmp, target)
+        fsync_folder(folder)
+    except BaseException:
+        for tmp, _ in staged:
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+        raise
+    return folder
 
 
 def write_with(target: str | os.PathLike[str], writer: Callable[[Path], object]) -> Path:

@@ -21,6 +21,7 @@ rejected: their voxels have no known place in the patient.
 from __future__ import annotations
 
 import os
+import warnings
 import zlib
 from pathlib import Path
 from typing import IO, Any
@@ -118,11 +119,15 @@ def _parse_header(p: Path, lines: list[str]) -> dict[str, Any]:
     import nrrd
 
     try:
-        return dict(nrrd.read_header(lines))
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # numpy's overflow warnings on huge numbers
+            return dict(nrrd.read_header(lines))
     except StopIteration:
         raise FormatError(f"{p}: empty NRRD header") from None
-    except (nrrd.NRRDError, ValueError, TypeError, KeyError, IndexError, OverflowError) as exc:
-        raise FormatError(f"{p}: not a readable NRRD header ({type(exc).__name__}: {exc})") from None
+    except (nrrd.NRRDError, ValueError, TypeError, KeyError, IndexError, OverflowError,
+            Warning) as exc:
+        text = str(exc).splitlines()[0][:200] if str(exc) else ""
+        raise FormatError(f"{p}: not a readable NRRD header ({type(exc).__name__}: {text})") from None
 
 
 def _field(header: dict[str, Any], *names: str) -> Any:
@@ -233,8 +238,10 @@ def _read_data(p: Path, header: dict[str, Any], data_offset: int) -> NDArray[Any
         dimension = int(header["dimension"])
     except (KeyError, TypeError, ValueError, OverflowError) as exc:
         raise FormatError(f"{p}: NRRD header needs numeric 'dimension' and 'sizes' ({exc})") from None
-    if dimension != len(sizes) or not sizes or min(sizes) < 1:
+    if dimension != len(sizes) or not sizes:
         raise FormatError(f"{p}: NRRD sizes {sizes} do not match dimension {dimension}")
+    if min(sizes) < 1:
+        raise FormatError(f"{p}: NRRD sizes {sizes} must be positive")
     n = check_image_voxels(sizes, dtype.itemsize, str(p))
     nbytes = n * dtype.itemsize
     encoding = str(header.get("encoding", "")).strip().lower()
