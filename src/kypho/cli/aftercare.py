@@ -125,6 +125,8 @@ def plan_cmd(
     from kypho.aftercare.timeline import plot_timeline
     from kypho.errors import InputFileError
 
+    if out.exists() and not out.is_dir():
+        raise InputFileError(f"cannot write to {out}: it is a file, not a folder")
     proto = load_protocol(protocol)
     st = _store(store)
     pat = Patient(patient, _date(surgery, "surgery"), _date(discharge, "discharge"),
@@ -142,8 +144,6 @@ def plan_cmd(
         "plan.json": (json.dumps(_plan_json(plan), indent=2, ensure_ascii=False) + "\n").encode(),
         "timeline.png": _png(plot_timeline(plan)),
     }
-    if out.exists() and not out.is_dir():
-        raise InputFileError(f"cannot write to {out}: it is a file, not a folder")
     protocol_path = str(protocol.resolve()) if protocol else None
 
     def replan(current: PatientRecord | None) -> PatientRecord:

@@ -129,7 +129,7 @@ def _run(fn: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
                           soft_wrap=True)
         raise typer.Exit(2) from None
     except MemoryError as exc:
-        err_console.print(_error_line(f"not enough memory to finish ({exc or 'MemoryError'})"),
+        err_console.print(_error_line(f"not enough memory to finish ({str(exc) or 'MemoryError'})"),
                           highlight=False, soft_wrap=True)
         raise typer.Exit(2) from None
 

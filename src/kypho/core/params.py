@@ -71,14 +71,18 @@ def _show(value: object) -> str:
     return repr(text if len(text) <= MAX_NUMBER_TEXT else text[:MAX_NUMBER_TEXT] + "...")
 
 
+def _num(x: float) -> str:
+    return str(x) if isinstance(x, int) else f"{x:g}"
+
+
 def _range_text(lo: float | None, hi: float | None, unit: str) -> str:
     u = f" {unit}" if unit else ""
     if lo is not None and hi is not None:
-        return f"{lo:g} to {hi:g}{u}"
+        return f"{_num(lo)} to {_num(hi)}{u}"
     if lo is not None:
-        return f"at least {lo:g}{u}"
+        return f"at least {_num(lo)}{u}"
     if hi is not None:
-        return f"at most {hi:g}{u}"
+        return f"at most {_num(hi)}{u}"
     return "any finite number"
 
 

@@ -108,7 +108,9 @@ MAX_ABS_HU = 1e6
 
 def check_hu_values(data: NDArray[Any], path: object) -> None:
     """Raise :class:`FormatError` for non-finite float voxels or values beyond ``MAX_ABS_HU``."""
-    if data.size == 0 or data.dtype.kind not in "f":
+    if data.size == 0 or data.dtype.kind not in "iuf" or (
+        data.dtype.kind in "iu" and data.dtype.itemsize <= 2
+    ):
         return
     lo, hi = float(np.min(data)), float(np.max(data))
     if not (np.isfinite(lo) and np.isfinite(hi)):

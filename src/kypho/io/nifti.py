@@ -32,6 +32,7 @@ from kypho.core.reading import open_regular
 from kypho.core.volume import LabelMap, Volume
 from kypho.errors import FormatError, InvalidParameterError, UnsupportedFormatError
 from kypho.io._common import (
+    MAX_ABS_HU,
     check_affine_from_file,
     check_hu_values,
     integer_label_ids,
@@ -58,9 +59,18 @@ _READ_ERRORS: tuple[type[BaseException], ...] = (
     OSError,
     EOFError,
     ValueError,
+    OverflowError,
     zlib.error,
     MemoryError,
 )
+
+
+def _nibabel_errors() -> tuple[type[BaseException], ...]:
+    from nibabel.filebasedimages import ImageFileError
+    from nibabel.spatialimages import HeaderDataError
+    from nibabel.wrapstruct import WrapStructError
+
+    return (ImageFileError, HeaderDataError, WrapStructError)
 
 
 def is_nifti_path(path: str | os.PathLike[str]) -> bool:
@@ -104,7 +114,6 @@ class _HeaderInfo:
 def _header_info(head: bytes, p: Path) -> _HeaderInfo:
     """Parse the header block ``head`` (the file's first bytes) without reading voxels."""
     import nibabel as nib
-    from nibabel.spatialimages import HeaderDataError
 
     if len(head) < 348:
         raise FormatError(f"{p}: too short for a NIfTI header ({len(head)} bytes)")
@@ -122,7 +131,7 @@ def _header_info(head: bytes, p: Path) -> _HeaderInfo:
         shape = tuple(int(n) for n in hdr.get_data_shape())
         dtype = np.dtype(hdr.get_data_dtype())
         vox_offset_f = float(hdr["vox_offset"])
-    except (HeaderDataError, *_READ_ERRORS) as exc:
+    except (*_nibabel_errors(), *_READ_ERRORS) as exc:
         raise FormatError(f"{p}: not a readable NIfTI header ({_why(exc)})") from None
     if not math.isfinite(vox_offset_f) or vox_offset_f > MAX_VOX_OFFSET:
         raise FormatError(
@@ -143,8 +152,6 @@ def _header_info(head: bytes, p: Path) -> _HeaderInfo:
 def _load(path: str | os.PathLike[str]) -> tuple[Path, Any, _HeaderInfo]:
     """Check the file and its header, then let nibabel read it (never past the budget)."""
     import nibabel as nib
-    from nibabel.filebasedimages import ImageFileError
-    from nibabel.spatialimages import HeaderDataError
 
     p = require_file(path)
     if p.is_dir():
@@ -166,7 +173,7 @@ def _load(path: str | os.PathLike[str]) -> tuple[Path, Any, _HeaderInfo]:
                     f"{info.vox_offset}, the file holds {size:,} bytes"
                 )
             img = nib.load(p)
-    except (ImageFileError, HeaderDataError, *_READ_ERRORS) as exc:
+    except (*_nibabel_errors(), *_READ_ERRORS) as exc:
         raise FormatError(f"{p}: not a readable NIfTI file ({_why(exc)})") from None
     if not isinstance(img, nib.Nifti1Image | nib.Nifti2Image):
         raise FormatError(f"{p}: not a NIfTI-1/2 image (nibabel read it as {type(img).__name__})")
@@ -235,7 +242,6 @@ def _read_arrays(
     path: Path, img: Any, info: _HeaderInfo
 ) -> tuple[NDArray[Any], NDArray[np.float64]]:
     """Voxel array (3-D, scl_slope/scl_inter applied) and checked voxel->RAS+ affine."""
-    from nibabel.spatialimages import HeaderDataError
 
     hdr = img.header
     shape = tuple(int(n) for n in img.shape)
@@ -247,7 +253,7 @@ def _read_arrays(
         raise FormatError(f"{path}: image is empty, shape {shape}")
     try:
         affine = np.asarray(img.affine, dtype=np.float64)
-    except HeaderDataError as exc:  # e.g. negative pixdim with a qform
+    except (*_nibabel_errors(), *_READ_ERRORS) as exc:  # e.g. negative pixdim with a qform
         raise FormatError(f"{path}: invalid voxel geometry ({exc})") from None
     if int(hdr["sform_code"]) == 0 and info.pixdim is not None:
         # nibabel silently replaces zero pixdims by 1 on load; judge the bytes in the file.
@@ -259,7 +265,7 @@ def _read_arrays(
     try:
         proxy = img.dataobj
         raw = np.asanyarray(proxy.get_unscaled() if hasattr(proxy, "get_unscaled") else proxy)
-    except _READ_ERRORS as exc:
+    except (*_nibabel_errors(), *_READ_ERRORS) as exc:
         raise FormatError(f"{path}: truncated or corrupt voxel data ({_why(exc)})") from None
     raw = np.asarray(raw).reshape(shape)
     if raw.dtype.kind not in "iuf":
@@ -267,7 +273,9 @@ def _read_arrays(
     if raw.dtype.kind == "f" and not np.all(np.isfinite(raw)):
         raise FormatError(f"{path}: voxel data hold NaN or infinite values")
     if slope != 1.0 or inter != 0.0:
-        if raw.dtype.kind in "iu" and slope == 1.0 and inter == round(inter):
+        if raw.dtype.kind in "iu" and slope == 1.0 and inter == round(inter) and (
+            abs(inter) <= MAX_ABS_HU
+        ):
             wide = raw.astype(np.int64 if raw.dtype.itemsize >= 4 else np.int32)
             raw = wide + int(inter)
             if raw.size and raw.min() >= -32768 and raw.max() <= 32767:
