@@ -44,6 +44,8 @@ class ForkServer:
         if self.proc.stdin:
             self.proc.stdin.close()
         self.proc.wait(timeout=30)
+        if self.proc.stdout:
+            self.proc.stdout.close()
 
 
 def run_case(server: ForkServer, case: Case, folder: Path) -> tuple[str, list[dict]]:

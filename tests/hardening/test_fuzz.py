@@ -206,6 +206,7 @@ def dicom_series(tmp_path_factory):
     return {p.name: p.read_bytes() for p in sorted(folder.iterdir())}
 
 
+@pytest.mark.filterwarnings("ignore:Invalid value for VR:UserWarning")  # pydicom, on purpose
 @FUZZ
 @given(st.dictionaries(st.sampled_from(sorted(_TAGS)), _DS_TEXT | _US, max_size=4),
        st.booleans())

@@ -311,6 +311,23 @@ def test_store_update_is_all_or_nothing(tmp_path):
     assert store.update("p1", lambda rec: rec).walks == store.load("p1").walks
 
 
+def test_a_held_record_lock_times_out_with_a_clear_error(tmp_path, monkeypatch):
+    import kypho.aftercare.store as store_mod
+    from kypho.aftercare import JsonPatientStore
+    from kypho.aftercare.store import record_from_json
+
+    store = JsonPatientStore(tmp_path)
+    store.save(record_from_json(_record_text()))
+    monkeypatch.setattr(store_mod, "LOCK_TIMEOUT_S", 0.2)
+    with store.lock("p1"):  # another writer (flock conflicts across descriptors)
+        t0 = time.perf_counter()
+        with pytest.raises(InputFileError, match=r"another kypho process has held this record"):
+            store.update("p1", lambda rec: rec)
+        assert 0.2 <= time.perf_counter() - t0 < 2.0
+    assert store.update("p1", lambda rec: rec).patient.patient_id == "p1"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["p1.json"]
+
+
 @pytest.mark.parametrize(("patient", "match"), [
     ({"on_pain_medication": "yes"}, r"patient\.on_pain_medication: expected true or false or "
                                     r"null, got a string"),
