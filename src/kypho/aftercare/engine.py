@@ -41,6 +41,7 @@ from kypho.aftercare.protocol import (
 )
 from kypho.aftercare.units import Quantity, format_number, parse_quantity
 from kypho.core.levels import parse_level
+from kypho.core.params import parse_date
 from kypho.errors import InvalidParameterError
 
 __all__ = [
@@ -148,16 +149,21 @@ def _zone(name: str) -> ZoneInfo:
 
 
 def _as_date(value: object, what: str) -> date:
+    """A date from a ``date``, ``datetime`` or ``YYYY-MM-DD`` text, within kypho's calendar.
+
+    Dates outside :data:`kypho.core.params.DATE_MIN` .. ``DATE_MAX`` (1900-2199) are refused:
+    ``0001-01-01`` would overflow the date arithmetic of the plan.
+    """
     if isinstance(value, datetime):
-        return value.date()
-    if isinstance(value, date):
-        return value
-    if isinstance(value, str):
-        try:
-            return date.fromisoformat(value.strip())
-        except ValueError:
-            raise AftercareInputError(f"{what}: {value!r} is not a date (YYYY-MM-DD)") from None
-    raise AftercareInputError(f"{what}: expected a date, got {value!r}")
+        value = value.date()
+    if not isinstance(value, date | str):
+        raise AftercareInputError(f"{what}: expected a date, got {value!r}")
+    try:
+        return parse_date(value, what)
+    except AftercareInputError:
+        raise
+    except InvalidParameterError as exc:
+        raise AftercareInputError(str(exc)) from None
 
 
 @dataclass(frozen=True)
@@ -222,7 +228,16 @@ class Patient:
                     f"({surgery.isoformat()})"
                 )
             clear[str(key)] = d
+        for flag in ("on_pain_medication", "comfortable"):
+            value = getattr(self, flag)
+            if value is not None and not isinstance(value, bool):
+                raise AftercareInputError(f"{flag}: expected true, false or unknown (null), "
+                                          f"got {value!r}")
+        if not isinstance(self.name, str):
+            raise AftercareInputError(f"patient name: expected text, got {self.name!r}")
         if self.time_zone is not None:
+            if not isinstance(self.time_zone, str):
+                raise AftercareInputError(f"time zone: expected text, got {self.time_zone!r}")
             _zone(self.time_zone)
         object.__setattr__(self, "surgery", surgery)
         object.__setattr__(self, "discharge", discharge)
@@ -712,7 +727,13 @@ def _overrides(plan: AftercarePlan, on_pain_medication: object, comfortable: obj
         if plan.protocol.clearance(key) is None:
             known = ", ".join(c.id for c in plan.protocol.clearances) or "none"
             raise AftercareInputError(f"unknown clearance {key!r} (this protocol has: {known})")
-        clear[key] = _as_date(when, f"clearance {key!r}")
+        given = _as_date(when, f"clearance {key!r}")
+        if given < p.surgery:
+            raise AftercareInputError(
+                f"clearance {key!r} dated {given.isoformat()} is before surgery "
+                f"({p.surgery.isoformat()})"
+            )
+        clear[key] = given
     return med, com, clear  # type: ignore[return-value]
 
 

@@ -7,6 +7,7 @@ vertebral augmentation trials FREE, VERTOS II and INVEST; see ``docs/references/
 
 from __future__ import annotations
 
+import math
 import textwrap
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -37,7 +38,8 @@ class QuestionnaireAnswer:
     def __post_init__(self) -> None:
         clean: dict[str, float] = {}
         for key, value in dict(self.scores).items():
-            if isinstance(value, bool) or not isinstance(value, int | float) or value != value:
+            if (isinstance(value, bool) or not isinstance(value, int | float)
+                    or not math.isfinite(value)):
                 raise AftercareInputError(f"questionnaire {self.time_point!r}: score {key!r} "
                                           f"must be a number, got {value!r}")
             clean[str(key)] = float(value)

@@ -15,6 +15,8 @@ from __future__ import annotations
 import hashlib
 import importlib.resources
 import itertools
+import math
+import os
 import re
 import tomllib
 from collections.abc import Iterable, Mapping
@@ -29,13 +31,15 @@ import jsonschema
 
 from kypho.aftercare.errors import ProtocolError, UnitError
 from kypho.aftercare.units import UNITS, Quantity, QuantityKind, format_number, to_fraction
-from kypho.errors import InputFileError
+from kypho.core.reading import MAX_JSON_DEPTH, decode_text, json_depth, read_bytes_bounded
+from kypho.errors import FormatError, InputFileError
 
 __all__ = [
     "ACTIVITY_IDS",
     "ACTIVITY_QUANTITY",
     "ANCHORS",
     "CONDITIONS",
+    "MAX_PROTOCOL_BYTES",
     "PROTOCOL_JSON_SCHEMA",
     "SCHEMA_ID",
     "STATUSES",
@@ -59,6 +63,8 @@ __all__ = [
 ]
 
 SCHEMA_ID = "kypho-aftercare-protocol/1"
+#: Largest protocol file read, bytes.  Model choice: the default protocol takes about 20 kB.
+MAX_PROTOCOL_BYTES = 1 << 20
 
 Anchor = Literal["surgery", "discharge"]
 ANCHORS: tuple[str, ...] = ("surgery", "discharge")
@@ -496,21 +502,33 @@ def load_protocol(path: str | Path | None = None) -> Protocol:
     if path is None:
         return parse_protocol(default_protocol_text(), source="default protocol")
     p = Path(path)
+    if not os.path.lexists(p):
+        raise InputFileError(f"protocol file {p} does not exist")
+    data = read_bytes_bounded(p, MAX_PROTOCOL_BYTES, "protocol file")  # regular files only
     try:
-        text = p.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise InputFileError(f"protocol file {p} does not exist") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputFileError(f"cannot read protocol file {p}: {exc}") from None
+        text = decode_text(data, p, "protocol file")
+    except FormatError as exc:
+        raise ProtocolError(f"protocol {exc}") from None
     return parse_protocol(text, source=str(p), path=p)
 
 
 def parse_protocol(text: str, *, source: str = "<text>", path: Path | None = None) -> Protocol:
     """Parse and validate protocol TOML text (see :func:`load_protocol`)."""
+    depth = json_depth(text)
+    if depth > MAX_JSON_DEPTH:
+        raise ProtocolError(f"protocol {source}: arrays or tables nested {depth} deep; kypho "
+                            f"reads at most {MAX_JSON_DEPTH}")
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ProtocolError(f"protocol {source}: not valid TOML: {exc}") from None
+    except (ValueError, RecursionError) as exc:  # e.g. an integer of more than 4300 digits
+        text_ = str(exc).split(":")[0]
+        raise ProtocolError(f"protocol {source}: not valid TOML: {text_}") from None
+    bad = _first_non_finite(data, ())
+    if bad is not None:
+        where, value = bad
+        raise ProtocolError(f"protocol {source}: {_where(where)}: {value} is not a finite number")
     validator = jsonschema.Draft202012Validator(PROTOCOL_JSON_SCHEMA)
     errors = sorted(validator.iter_errors(data), key=lambda e: (len(e.absolute_path), str(e.path)))
     if errors:
@@ -525,6 +543,23 @@ def parse_protocol(text: str, *, source: str = "<text>", path: Path | None = Non
         return _build(data, text=text, path=path)
     except ProtocolError as exc:
         raise ProtocolError(f"protocol {source}: {exc}") from None
+
+
+def _first_non_finite(value: Any, path: tuple[object, ...]) -> tuple[tuple[object, ...], float] | None:
+    """Where the parsed TOML holds ``nan`` or ``inf`` (TOML allows them; kypho does not)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return path, value
+    if isinstance(value, Mapping):
+        items: Iterable[tuple[object, Any]] = value.items()
+    elif isinstance(value, list):
+        items = enumerate(value)
+    else:
+        return None
+    for key, item in items:
+        found = _first_non_finite(item, (*path, key))
+        if found is not None:
+            return found
+    return None
 
 
 def _boundary(raw: Mapping[str, Any], where: str) -> Boundary:

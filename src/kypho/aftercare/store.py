@@ -1,28 +1,42 @@
 """Where a patient's after-care record lives: one JSON file per patient, behind a small interface.
 
-:class:`PatientStore` is the interface (load, save, exists); :class:`JsonPatientStore` keeps each
-record as ``<patient_id>.json`` in a folder, written atomically (a reader never sees half a file).
+:class:`PatientStore` is the interface (load, save, update, exists); :class:`JsonPatientStore`
+keeps each record as ``<patient_id>.json`` in a folder, changed under a per-record lock and
+written atomically (a reader never sees half a file, concurrent writers never lose an entry).
 A later web app can implement the same interface over a database.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
-from collections.abc import Mapping
+import os
+import time
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from datetime import date
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows
+    fcntl = None  # type: ignore[assignment]
 
 from kypho.aftercare.engine import Patient
 from kypho.aftercare.errors import AftercareInputError
 from kypho.aftercare.followup import QuestionnaireAnswer
 from kypho.aftercare.walking import WalkEntry
 from kypho.core.atomic import write_text_atomic
-from kypho.errors import FormatError, InputFileError
+from kypho.core.params import parse_date
+from kypho.core.reading import decode_text, loads_json, read_bytes_bounded, validate_json
+from kypho.errors import FormatError, InputFileError, InvalidParameterError, KyphoError
 
 __all__ = [
+    "LOCK_TIMEOUT_S",
+    "MAX_RECORD_BYTES",
     "RECORD_FORMAT",
+    "RECORD_JSON_SCHEMA",
     "JsonPatientStore",
     "PatientRecord",
     "PatientStore",
@@ -72,6 +86,12 @@ class PatientStore(Protocol):
         """Store ``record`` (replacing the old one) all at once."""
         ...
 
+    def update(self, patient_id: str,
+               change: Callable[[PatientRecord | None], PatientRecord]) -> PatientRecord:
+        """Load, change and save one record as one step that concurrent writers cannot
+        interleave (``change`` gets ``None`` when there is no record yet)."""
+        ...
+
 
 def record_to_json(record: PatientRecord) -> str:
     """The record as JSON text (stable key order, so equal records give equal text)."""
@@ -95,17 +115,64 @@ def record_to_json(record: PatientRecord) -> str:
         "answers": [{"time_point": a.time_point, "date": a.on.isoformat(),
                      "scores": dict(sorted(a.scores.items()))} for a in record.answers],
     }
-    return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+    return json.dumps(data, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
 
 
-def record_from_json(text: str, *, source: str = "<json>") -> PatientRecord:
-    """Parse :func:`record_to_json` output; errors name the source and the field."""
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise FormatError(f"patient record {source}: not valid JSON: {exc}") from None
+_DATE = {"type": "string", "pattern": r"^\d{4}-\d{2}-\d{2}$"}
+_AMOUNT = {"type": ["number", "null"], "minimum": 0}
+#: JSON schema of a stored record (:func:`record_to_json`); the semantic checks (dates in
+#: order, walks after surgery, known levels) follow when the record is built.
+RECORD_JSON_SCHEMA: dict[str, Any] = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["format", "patient"],
+    "properties": {
+        "format": {"const": RECORD_FORMAT},
+        "patient": {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["patient_id", "surgery", "discharge"],
+            "properties": {
+                "patient_id": {"type": "string"},
+                "surgery": _DATE, "discharge": _DATE,
+                "levels": {"type": "array", "items": {"type": "string"}},
+                "name": {"type": "string"},
+                "on_pain_medication": {"type": ["boolean", "null"]},
+                "comfortable": {"type": ["boolean", "null"]},
+                "clearances": {"type": "object", "additionalProperties": _DATE},
+                "time_zone": {"type": ["string", "null"]},
+            },
+        },
+        "protocol_path": {"type": ["string", "null"]},
+        "walks": {"type": "array", "items": {
+            "type": "object", "additionalProperties": False, "required": ["date"],
+            "properties": {"date": _DATE, "minutes": _AMOUNT, "distance_m": _AMOUNT},
+        }},
+        "answers": {"type": "array", "items": {
+            "type": "object", "additionalProperties": False,
+            "required": ["time_point", "date", "scores"],
+            "properties": {"time_point": {"type": "string"}, "date": _DATE,
+                           "scores": {"type": "object", "additionalProperties": {"type": "number"}}},
+        }},
+    },
+}  # fmt: skip
+
+
+def record_from_json(text: str, *, source: str = "<json>",
+                     patient_id: str | None = None) -> PatientRecord:
+    """Parse :func:`record_to_json` output; errors name the source and the field.
+
+    The text goes through kypho's bounded JSON reader (nesting, number length, no NaN or
+    Infinity) and :data:`RECORD_JSON_SCHEMA`; then walks and answers dated before surgery are
+    refused.  With ``patient_id`` the stored id must be that id (a copied or renamed record
+    file is refused instead of being written under another patient's name).
+    """
+    where = f"patient record {source}"
+    data = loads_json(text, where)
     if not isinstance(data, Mapping) or data.get("format") != RECORD_FORMAT:
-        raise FormatError(f"patient record {source}: 'format' must be {RECORD_FORMAT!r}")
+        raise FormatError(f"{where}: 'format' must be {RECORD_FORMAT!r}")
+    validate_json(data, RECORD_JSON_SCHEMA, where)
     try:
         p = data["patient"]
         patient = Patient(
@@ -114,19 +181,47 @@ def record_from_json(text: str, *, source: str = "<json>") -> PatientRecord:
             on_pain_medication=p.get("on_pain_medication"), comfortable=p.get("comfortable"),
             clearances=dict(p.get("clearances", {})), time_zone=p.get("time_zone"),
         )
-        walks = tuple(WalkEntry(date.fromisoformat(w["date"]), w.get("minutes"),
-                                w.get("distance_m")) for w in data.get("walks", []))
-        answers = tuple(QuestionnaireAnswer(a["time_point"], date.fromisoformat(a["date"]),
-                                            a["scores"]) for a in data.get("answers", []))
+        walks = tuple(WalkEntry(_day(w["date"]), w.get("minutes"), w.get("distance_m"))
+                      for w in data.get("walks", []))
+        answers = tuple(QuestionnaireAnswer(a["time_point"], _day(a["date"]), a["scores"])
+                        for a in data.get("answers", []))
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
-        raise FormatError(f"patient record {source}: missing or bad field: {exc}") from None
-    except AftercareInputError as exc:
-        raise FormatError(f"patient record {source}: {exc}") from None
+        raise FormatError(f"{where}: missing or bad field: {exc}") from None
+    except InvalidParameterError as exc:
+        raise FormatError(f"{where}: {exc}") from None
+    for what, items in (("walk", walks), ("questionnaire", answers)):
+        for item in items:
+            if item.on < patient.surgery:
+                raise FormatError(f"{where}: {what} dated {item.on.isoformat()} is before "
+                                  f"surgery ({patient.surgery.isoformat()})")
+    if patient_id is not None and patient.patient_id != patient_id:
+        raise FormatError(
+            f"{where}: holds patient {patient.patient_id!r}, not {patient_id!r} (a copied or "
+            "renamed record?)"
+        )
     return PatientRecord(patient, data.get("protocol_path"), walks, answers)
 
 
+def _day(text: str) -> date:
+    return parse_date(text, "record date")
+
+
+#: How long a writer waits for another writer's lock on the same record, seconds.  Model
+#: choice: a load-modify-save takes milliseconds; 30 s covers a busy disk.
+LOCK_TIMEOUT_S = 30.0
+#: Largest record file read, bytes (model choice: 16 MiB holds decades of daily walks).
+MAX_RECORD_BYTES = 16 << 20
+
+
 class JsonPatientStore:
-    """Patient records as ``<folder>/<patient_id>.json``, written atomically."""
+    """Patient records as ``<folder>/<patient_id>.json``, written atomically under a lock.
+
+    Every change is a load-modify-save under an exclusive lock on ``.<patient_id>.lock``
+    (``fcntl.flock``), so concurrent writers (20 ``kypho aftercare log-walk`` at once) never
+    lose an entry; the lock file is removed again by its holder.  A record that cannot be read
+    (garbage, another encoding, wrong types, another patient's id) is refused with its path and
+    left as it is: nothing is ever written over it.
+    """
 
     def __init__(self, folder: str | Path) -> None:
         self.folder = Path(folder)
@@ -137,20 +232,94 @@ class JsonPatientStore:
         return self.folder / f"{patient_id}.json"
 
     def exists(self, patient_id: str) -> bool:
-        """Whether ``<patient_id>.json`` exists."""
-        return self.path_for(patient_id).is_file()
+        """Whether ``<patient_id>.json`` exists (whatever it holds)."""
+        return os.path.lexists(self.path_for(patient_id))
 
     def load(self, patient_id: str) -> PatientRecord:
-        """Read and parse the record."""
+        """Read and parse the record; the stored id must be ``patient_id``."""
         path = self.path_for(patient_id)
-        try:
-            text = path.read_text(encoding="utf-8")
-        except FileNotFoundError:
+        if not os.path.lexists(path):
             raise InputFileError(f"no after-care record for patient {patient_id!r} in "
                                  f"{self.folder} (create it with 'kypho aftercare plan "
-                                 f"--patient {patient_id} ...')") from None
-        return record_from_json(text, source=str(path))
+                                 f"--patient {patient_id} ...')")
+        try:
+            data = read_bytes_bounded(path, MAX_RECORD_BYTES, "patient record")
+            return record_from_json(decode_text(data, path, "patient record"),
+                                    source=str(path), patient_id=patient_id)
+        except KyphoError as exc:
+            raise type(exc)(f"{exc}; the record was left unchanged") from None
 
     def save(self, record: PatientRecord) -> None:
-        """Write the record atomically."""
+        """Write the record atomically (under the record's lock).
+
+        An existing file that is not a readable record of the same patient is refused, not
+        overwritten.
+        """
+        patient_id = record.patient.patient_id
+        with self.lock(patient_id):
+            if self.exists(patient_id):
+                self.load(patient_id)  # raises for a record kypho must not overwrite
+            self._write(record)
+
+    def update(self, patient_id: str,
+               change: Callable[[PatientRecord | None], PatientRecord]) -> PatientRecord:
+        """Load-modify-save under the record's lock; returns the saved record.
+
+        ``change`` gets the current record (``None`` when there is none) and returns the new
+        one; if it raises, nothing is written.
+        """
+        with self.lock(patient_id):
+            old = self.load(patient_id) if self.exists(patient_id) else None
+            new = change(old)
+            if new.patient.patient_id != patient_id:
+                raise AftercareInputError(f"record of {new.patient.patient_id!r} cannot be "
+                                          f"saved as patient {patient_id!r}")
+            self._write(new)
+            return new
+
+    def _write(self, record: PatientRecord) -> None:
         write_text_atomic(self.path_for(record.patient.patient_id), record_to_json(record))
+
+    @contextlib.contextmanager
+    def lock(self, patient_id: str) -> Iterator[None]:
+        """Hold the exclusive lock of one patient's record (waits up to
+        :data:`LOCK_TIMEOUT_S`, then raises :class:`InputFileError`)."""
+        path = self.path_for(patient_id)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        if fcntl is None:  # pragma: no cover - no flock (Windows): atomic writes only
+            yield
+            return
+        lock_path = self.folder / f".{patient_id}.lock"
+        deadline = time.monotonic() + LOCK_TIMEOUT_S
+        while True:
+            fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o644)
+            try:
+                while True:
+                    try:
+                        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                        break
+                    except BlockingIOError:
+                        if time.monotonic() > deadline:
+                            raise InputFileError(
+                                f"{path}: another kypho process has held this record for "
+                                f"{LOCK_TIMEOUT_S:g} s (lock {lock_path}); try again"
+                            ) from None
+                        time.sleep(0.005)
+                # The holder before us may have removed the lock file: lock the current one.
+                try:
+                    same = os.path.samestat(os.fstat(fd), os.stat(lock_path))
+                except FileNotFoundError:
+                    same = False
+                if not same:
+                    os.close(fd)
+                    continue
+            except BaseException:
+                os.close(fd)
+                raise
+            try:
+                yield
+            finally:
+                with contextlib.suppress(OSError):
+                    os.unlink(lock_path)
+                os.close(fd)
+            return

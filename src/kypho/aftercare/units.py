@@ -19,8 +19,11 @@ from fractions import Fraction
 from typing import Literal
 
 from kypho.aftercare.errors import UnitError
+from kypho.core.params import normalize_digits
 
 __all__ = [
+    "AMOUNT_DIGITS_LIMIT",
+    "AMOUNT_EXPONENT_LIMIT",
     "KG_PER_LB",
     "UNITS",
     "Quantity",
@@ -58,27 +61,67 @@ _ALIASES = {
     "mile": "mi", "miles": "mi",
 }  # fmt: skip
 
-_QTY_RE = re.compile(r"^\s*([+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?)\s*([A-Za-z]+)\s*$")
+_QTY_RE = re.compile(
+    r"^\s*([+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?)\s*([A-Za-z]+)\s*$", re.ASCII
+)
+
+
+#: Amounts are accepted from 10**-12 to 10**12 in any unit (zero too).  Model choice: a lifted
+#: weight, a duration or a walk outside these bounds is a typo; the bound is checked on the
+#: decimal exponent, so ``1e999999999`` is refused before any arithmetic (an exact fraction of
+#: it would take forever to compute).
+AMOUNT_EXPONENT_LIMIT = 12
+#: Most significant digits accepted in an amount (model choice; a float has 17).
+AMOUNT_DIGITS_LIMIT = 30
+
+
+def _bounded(d: Decimal, value: object, what: str) -> Fraction:
+    if d.is_zero():
+        return Fraction(0)
+    shown = str(value) if len(str(value)) <= 40 else str(value)[:40] + "..."
+    if len(d.as_tuple().digits) > AMOUNT_DIGITS_LIMIT:
+        raise UnitError(f"{what}: {shown!r} has more than {AMOUNT_DIGITS_LIMIT} digits")
+    if not -AMOUNT_EXPONENT_LIMIT <= d.adjusted() <= AMOUNT_EXPONENT_LIMIT:
+        size = "too large" if d.adjusted() > 0 else "too small"
+        raise UnitError(
+            f"{what}: {shown!r} is {size} (kypho reads amounts of 0 and from "
+            f"1e-{AMOUNT_EXPONENT_LIMIT} to 1e{AMOUNT_EXPONENT_LIMIT})"
+        )
+    return Fraction(d)
 
 
 def to_fraction(value: object, *, what: str = "value") -> Fraction:
-    """Exact fraction of an int, float, Decimal, Fraction or decimal string."""
+    """Exact fraction of an int, float, Decimal, Fraction or decimal string.
+
+    Amounts beyond :data:`AMOUNT_EXPONENT_LIMIT` orders of magnitude or with more than
+    :data:`AMOUNT_DIGITS_LIMIT` digits are a :class:`UnitError` (checked before any arithmetic).
+    """
     if isinstance(value, bool):
         raise UnitError(f"{what}: expected a number, got {value!r}")
-    if isinstance(value, Fraction | int):
+    if isinstance(value, Fraction):
+        if value != 0 and not (Fraction(1, 10**AMOUNT_EXPONENT_LIMIT) <= abs(value)
+                               <= 10**(AMOUNT_EXPONENT_LIMIT + 1)):
+            raise UnitError(f"{what}: {float(value):g} is out of range")
+        return value
+    if isinstance(value, int):
+        if abs(value) >= 10 ** (AMOUNT_EXPONENT_LIMIT + 1):
+            raise UnitError(f"{what}: a {len(str(abs(value)))}-digit number is out of range")
         return Fraction(value)
     if isinstance(value, float):
         if value != value or value in (float("inf"), float("-inf")):
             raise UnitError(f"{what}: expected a finite number, got {value!r}")
-        return Fraction(Decimal(repr(value)))
+        return _bounded(Decimal(repr(value)), value, what)
     if isinstance(value, Decimal | str):
+        text = normalize_digits(str(value)).strip()
+        if len(text) > 100:
+            raise UnitError(f"{what}: {text[:40]!r}... is not a number (too long)")
         try:
-            d = Decimal(str(value).strip())
+            d = Decimal(text)
         except InvalidOperation:
             raise UnitError(f"{what}: {value!r} is not a number") from None
         if not d.is_finite():
             raise UnitError(f"{what}: expected a finite number, got {value!r}")
-        return Fraction(d)
+        return _bounded(d, value, what)
     raise UnitError(f"{what}: expected a number, got {value!r}")
 
 
@@ -164,9 +207,12 @@ def parse_quantity(text: str | Quantity, *, kind: QuantityKind | None = None,
     if isinstance(text, Quantity):
         q = text
     else:
-        m = _QTY_RE.match(str(text))
+        # Fullwidth (１５ｌｂ) and Arabic-Indic (٣kg) digits read as the digits they are.
+        m = _QTY_RE.match(normalize_digits(str(text))) if len(str(text)) <= 200 else None
         if not m:
-            raise UnitError(f"{what}: {text!r} is not a number followed by a unit (e.g. 15lb, 7kg)")
+            shown = str(text) if len(str(text)) <= 60 else str(text)[:60] + "..."
+            raise UnitError(f"{what}: {shown!r} is not a number followed by a unit (e.g. 15lb, "
+                            "7kg)")
         number, unit = m.groups()
         unit = _canonical_unit(unit, what=f"{what} {text!r}")
         value = to_fraction(number, what=what)

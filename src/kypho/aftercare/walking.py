@@ -9,6 +9,7 @@ settings; the default protocol sets none).
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -18,8 +19,11 @@ from typing import Literal
 from kypho.aftercare.engine import AftercarePlan, format_date
 from kypho.aftercare.errors import AftercareInputError
 from kypho.aftercare.units import parse_quantity
+from kypho.core.params import parse_date
+from kypho.errors import InvalidParameterError
 
 __all__ = [
+    "MAX_DISTANCE_M_PER_DAY",
     "MAX_MINUTES_PER_DAY",
     "WalkEntry",
     "WalkTrend",
@@ -33,6 +37,9 @@ __all__ = [
 
 #: A day has 1440 minutes; more than that in one log entry is a typing error.
 MAX_MINUTES_PER_DAY = 24 * 60
+#: Longest walk one log entry may hold, metres.  Model choice: 200 km is beyond any patient's
+#: day of walking, so more is a typing error.
+MAX_DISTANCE_M_PER_DAY = 200_000.0
 
 
 @dataclass(frozen=True)
@@ -47,11 +54,14 @@ class WalkEntry:
         if self.minutes is None and self.distance_m is None:
             raise AftercareInputError("walk: give minutes, a distance, or both")
         for name, value in (("minutes", self.minutes), ("distance", self.distance_m)):
-            if value is not None and (not isinstance(value, int | float) or value != value
-                                      or value < 0):
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)
+                                      or not math.isfinite(value) or value < 0):
                 raise AftercareInputError(f"walk {name}: {value!r} must be a number >= 0")
         if self.minutes is not None and self.minutes > MAX_MINUTES_PER_DAY:
-            raise AftercareInputError(f"walk minutes: {self.minutes} is more than a day")
+            raise AftercareInputError(f"walk minutes: {self.minutes:g} is more than a day")
+        if self.distance_m is not None and self.distance_m > MAX_DISTANCE_M_PER_DAY:
+            raise AftercareInputError(f"walk distance: {self.distance_m:g} m is more than anyone "
+                                      f"walks in a day ({MAX_DISTANCE_M_PER_DAY / 1000:g} km)")
 
 
 def make_walk(on: date | str, *, minutes: float | None = None,
@@ -59,9 +69,9 @@ def make_walk(on: date | str, *, minutes: float | None = None,
     """A :class:`WalkEntry` from a date, minutes and a distance text (``"1.2km"``, ``"800 m"``)."""
     if isinstance(on, str):
         try:
-            on = date.fromisoformat(on)
-        except ValueError:
-            raise AftercareInputError(f"walk date: {on!r} is not a date (YYYY-MM-DD)") from None
+            on = parse_date(on, "walk date")
+        except InvalidParameterError as exc:
+            raise AftercareInputError(str(exc)) from None
     metres = None
     if distance is not None:
         metres = float(parse_quantity(distance, kind="distance", what="walk distance").to("m"))

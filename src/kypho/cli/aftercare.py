@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import date
 from pathlib import Path
@@ -17,7 +18,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from kypho.cli.app import DISCLAIMER, app, err_console, handle_errors, out_console
+from kypho.cli.app import DISCLAIMER, app, err_console, handle_errors, out_console, safe_text
 
 if TYPE_CHECKING:
     from kypho.aftercare.engine import ActivityStatus, AftercarePlan, Patient
@@ -42,16 +43,15 @@ _STORE_HELP = (f"Folder of patient records (default: ${_STORE_ENV}, else kypho's
 
 
 def _date(text: str | None, what: str, default: date | None = None) -> date:
+    """A date option within kypho's calendar (:func:`kypho.core.params.parse_date`)."""
     from kypho.aftercare.errors import AftercareInputError
+    from kypho.core.params import parse_date
 
     if text is None:
         if default is None:
             raise AftercareInputError(f"--{what} is required (YYYY-MM-DD)")
         return default
-    try:
-        return date.fromisoformat(text.strip())
-    except ValueError:
-        raise AftercareInputError(f"--{what}: {text!r} is not a date (YYYY-MM-DD)") from None
+    return parse_date(text, f"--{what}")
 
 
 def _store(folder: Path | None) -> JsonPatientStore:
@@ -124,12 +124,15 @@ def plan_cmd(
     from kypho.aftercare.protocol import load_protocol
     from kypho.aftercare.store import PatientRecord
     from kypho.aftercare.timeline import plot_timeline
+    from kypho.errors import InputFileError
 
+    if out.exists() and not out.is_dir():
+        raise InputFileError(f"cannot write to {out}: it is a file, not a folder")
     proto = load_protocol(protocol)
     st = _store(store)
-    old = st.load(patient) if st.exists(patient) else None
     pat = Patient(patient, _date(surgery, "surgery"), _date(discharge, "discharge"),
                   levels=_levels(levels), name=name, time_zone=tz)
+    old = st.load(patient) if st.exists(patient) else None  # refuses a broken record early
     if old is not None:
         _check_replan(old, pat)
         pat = replace(pat, clearances=dict(old.patient.clearances))
@@ -142,19 +145,29 @@ def plan_cmd(
         "plan.json": (json.dumps(_plan_json(plan), indent=2, ensure_ascii=False) + "\n").encode(),
         "timeline.png": _png(plot_timeline(plan)),
     }
-    record = PatientRecord(pat, str(protocol.resolve()) if protocol else None,
-                           old.walks if old else (), old.answers if old else ())
-    _write_files(out, files)
-    _save(st, record)
+    protocol_path = str(protocol.resolve()) if protocol else None
+
+    def replan(current: PatientRecord | None) -> PatientRecord:
+        # Under the record's lock: the record as it is now (another process may have logged
+        # a walk since it was read above).
+        if current is None:
+            return PatientRecord(pat, protocol_path)
+        _check_replan(current, pat)
+        return PatientRecord(replace(pat, clearances=dict(current.patient.clearances)),
+                             protocol_path, current.walks, current.answers)
+
+    # The record first (the patient's data), then the handouts, all or none of them.
+    _update(st, patient, replan)
+    _write_files(out, files, saved=f"the patient record {pat.patient_id!r} was saved")
     out_console.print(f"After-care plan for {pat.patient_id}: {len(plan.phases)} phases from "
-                      f"{format_date(pat.surgery)}; wrote {', '.join(files)} to {out}",
-                      highlight=False, markup=False)
+                      f"{format_date(pat.surgery)}; wrote {', '.join(files)} to "
+                      f"{safe_text(out)}", highlight=False, markup=False)
     for ph in plan.phases:
         end = format_date(ph.last_day) if ph.last_day else "onwards"
         summary = ", ".join(_status_text(s) for s in ph.statuses)
         out_console.print(f"  phase {ph.index}: {format_date(ph.start)} to {end}: {summary}",
                           highlight=False, markup=False)
-    err_console.print(f"saved patient record {pat.patient_id!r} in {st.folder} (use "
+    err_console.print(f"saved patient record {pat.patient_id!r} in {safe_text(st.folder)} (use "
                       f"'kypho aftercare check --patient {pat.patient_id} ...', 'log-walk', "
                       "'status')", highlight=False, markup=False)
 
@@ -198,29 +211,46 @@ def _png(fig: object) -> bytes:
     return buf.getvalue()
 
 
-def _write_files(out: Path, files: dict[str, bytes]) -> None:
-    """Write each file atomically; an unwritable folder is one clear error (exit 2)."""
-    from kypho.core.atomic import write_bytes_atomic
+def _write_files(out: Path, files: dict[str, bytes], *, saved: str = "") -> None:
+    """Write the files into ``out`` all or none (:func:`kypho.core.atomic.write_files_atomic`);
+    an unwritable folder is one clear error (exit 2)."""
+    from kypho.core.atomic import write_files_atomic
     from kypho.errors import InputFileError
 
     if out.exists() and not out.is_dir():
         raise InputFileError(f"cannot write to {out}: it is a file, not a folder")
-    for fname, data in files.items():
-        try:
-            write_bytes_atomic(out / fname, data)
-        except OSError as exc:
-            raise InputFileError(f"cannot write {out / fname}: "
-                                 f"{exc.strerror or exc}") from None
+    try:
+        write_files_atomic(out, files)
+    except OSError as exc:
+        note = f" ({saved}; no file was written)" if saved else " (no file was written)"
+        raise InputFileError(f"cannot write {exc.filename or out}: "
+                             f"{exc.strerror or exc}{note}") from None
 
 
-def _save(st: JsonPatientStore, record: PatientRecord) -> None:
+def _update(st: JsonPatientStore, patient: str,
+            change: Callable[[PatientRecord | None], PatientRecord]) -> PatientRecord:
+    """Load-modify-save of one record under its lock; an unwritable folder is one error."""
     from kypho.errors import InputFileError
 
     try:
-        st.save(record)
+        return st.update(patient, change)
     except OSError as exc:
         raise InputFileError(f"cannot save the patient record in {st.folder}: "
-                             f"{exc.strerror or exc}") from None
+                             f"{exc.strerror or exc} (the record was left unchanged)") from None
+
+
+def _existing(patient: str) -> Callable[[PatientRecord | None], PatientRecord]:
+    """``change`` for :func:`_update` that needs the record to exist."""
+
+    def need(current: PatientRecord | None) -> PatientRecord:
+        from kypho.errors import InputFileError
+
+        if current is None:
+            raise InputFileError(f"the after-care record of patient {patient!r} was removed "
+                                 "meanwhile")
+        return current
+
+    return need
 
 
 def _plan_json(plan: AftercarePlan) -> dict:
@@ -257,10 +287,19 @@ def _plan_json(plan: AftercarePlan) -> dict:
 
 
 def _clearances(items: list[str], default_day: date) -> dict[str, date]:
+    """``--cleared ID`` (given on the day asked about) or ``--cleared ID=YYYY-MM-DD``."""
+    from kypho.aftercare.errors import AftercareInputError
+
     out = {}
     for item in items:
-        key, _, when = item.partition("=")
-        out[key.strip()] = _date(when, "cleared", None) if when else default_day
+        key, sep, when = item.partition("=")
+        if not key.strip():
+            raise AftercareInputError(f"--cleared {item!r}: give the clearance id, e.g. "
+                                      "drive or drive=2026-12-20")
+        if sep and not when.strip():
+            raise AftercareInputError(f"--cleared {item!r}: give the date after '=' "
+                                      "(YYYY-MM-DD) or leave out '='")
+        out[key.strip()] = _date(when, "cleared", None) if sep else default_day
     return out
 
 
@@ -399,8 +438,8 @@ def log_walk_cmd(
     now = _today(plan, today)
     entry = check_walk(plan, make_walk(_date(on, "date", now), minutes=minutes,
                                        distance=distance), today=now)
-    record = record.with_walk(entry)
-    _save(st, record)
+    need = _existing(patient)
+    record = _update(st, patient, lambda current: need(current).with_walk(entry))
     out_console.print(f"Logged walk on {entry.on.isoformat()} for {patient}. "
                       f"{walk_trend(plan, record.walks).message}", highlight=False, markup=False)
 
@@ -419,22 +458,22 @@ def answer_cmd(
     """Record a follow-up questionnaire's scores."""
     from kypho.aftercare.errors import AftercareInputError
     from kypho.aftercare.followup import QuestionnaireAnswer, check_answer
+    from kypho.core.params import parse_float
 
-    record, plan, st = _load(patient, store, _date(today, "today") if today else None)
+    _, plan, st = _load(patient, store, _date(today, "today") if today else None)
     now = _today(plan, today)
     scores = {}
     for item in score:
         key, sep, value = item.partition("=")
-        try:
-            scores[key.strip()] = float(value)
-        except ValueError:
-            raise AftercareInputError(f"--score {item!r}: use INSTRUMENT=NUMBER") from None
-        if not sep:
+        if not sep or not key.strip():
             raise AftercareInputError(f"--score {item!r}: use INSTRUMENT=NUMBER")
+        scores[key.strip()] = parse_float(value, f"--score {key.strip()}")
     ans = check_answer(plan, QuestionnaireAnswer(time_point, _date(on, "date", now), scores),
                        today=now)
-    _save(st, record.with_answer(ans))
-    out_console.print(f"Recorded {time_point} questionnaire for {patient}.")
+    need = _existing(patient)
+    _update(st, patient, lambda current: need(current).with_answer(ans))
+    out_console.print(f"Recorded {time_point} questionnaire for {patient}.", highlight=False,
+                      markup=False)
 
 
 @aftercare_app.command("clear")
@@ -450,11 +489,18 @@ def clear_cmd(
     """Record a clearance the doctor gave (it never ends a limit before its window)."""
     from kypho.aftercare.engine import format_date, make_plan
 
-    record, plan, st = _load(patient, store, _date(today, "today") if today else None)
+    _, plan, st = _load(patient, store, _date(today, "today") if today else None)
     now = _today(plan, today)
-    new = record.with_clearance(clearance, _date(on, "date", now))
-    new_plan = make_plan(new.patient, plan.protocol, today=now)  # validates the id and date
-    _save(st, new)
+    given_on = _date(on, "date", now)
+    need = _existing(patient)
+
+    def add_clearance(current: PatientRecord | None) -> PatientRecord:
+        new = need(current).with_clearance(clearance, given_on)
+        make_plan(new.patient, plan.protocol, today=now)  # validates the id and date
+        return new
+
+    new = _update(st, patient, add_clearance)
+    new_plan = make_plan(new.patient, plan.protocol, today=now)
     given = new.patient.clearances[clearance]
     effects = []
     for dr in new_plan.rules:
@@ -490,7 +536,8 @@ def progress_cmd(
     for fs in followup_schedule(plan, record.answers, on=now):
         out_console.print(f"- {fs.followup.followup.label} (due {fs.followup.due.isoformat()}): "
                           f"{fs.state}", highlight=False, markup=False)
-    err_console.print(f"wrote {', '.join(pngs)} to {out}")
+    err_console.print(f"wrote {', '.join(pngs)} to {safe_text(out)}", highlight=False,
+                      markup=False)
 
 
 @aftercare_app.command("report")
@@ -514,7 +561,7 @@ def report_cmd(
         write_report(out, f"After-care: {patient}", [section])
     except OSError as exc:
         raise InputFileError(f"cannot write {out}: {exc.strerror or exc}") from None
-    out_console.print(f"wrote {out}", highlight=False, markup=False)
+    out_console.print(f"wrote {safe_text(out)}", highlight=False, markup=False)
 
 
 @aftercare_app.command("protocol")
@@ -536,7 +583,7 @@ def protocol_cmd(
         from kypho.errors import InputFileError
 
         raise InputFileError(f"cannot write {out}: {exc.strerror or exc}") from None
-    out_console.print(f"wrote {out}", highlight=False, markup=False)
+    out_console.print(f"wrote {safe_text(out)}", highlight=False, markup=False)
 
 
 @aftercare_app.command("validate")
@@ -546,7 +593,7 @@ def validate_cmd(file: Path = typer.Argument(..., help="Protocol TOML to check."
     from kypho.aftercare.protocol import load_protocol
 
     proto = load_protocol(file)
-    out_console.print(f"{file}: valid protocol {proto.id} version {proto.version}: "
+    out_console.print(f"{safe_text(file)}: valid protocol {proto.id} version {proto.version}: "
                       f"{len(proto.activities)} activities, {len(proto.rules)} rules, "
                       f"{len(proto.followups)} follow-ups, {len(proto.red_flags)} red flags",
                       highlight=False, markup=False)

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import re
+import warnings
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
@@ -16,11 +18,20 @@ import typer
 
 if TYPE_CHECKING:
     from rich.console import Console
+    from rich.text import Text
 
 from kypho.core.outputs import DISCLAIMER
 from kypho.errors import KyphoError
 
-__all__ = ["app", "err_console", "handle_errors", "out_console", "progress_bar"]
+__all__ = [
+    "app",
+    "err_console",
+    "handle_errors",
+    "markup_text",
+    "out_console",
+    "progress_bar",
+    "safe_text",
+]
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -64,25 +75,92 @@ err_console: Console = _LazyConsole(stderr=True, soft_wrap=True)  # type: ignore
 out_console: Console = _LazyConsole(soft_wrap=True)  # type: ignore[assignment]
 
 
+#: C0 and C1 control characters (ESC starts an ANSI escape sequence; CR rewrites the line).
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def safe_text(text: object) -> str:
+    """``text`` made safe for a terminal: control characters become visible escapes.
+
+    ANSI escape sequences in a file, case or patient name would otherwise reach the terminal
+    (recolour it, move the cursor, clear the screen); a newline would break the one-line
+    error.  Newlines and tabs become spaces, every other control character ``\\xNN``.
+    """
+
+    def visible(m: re.Match[str]) -> str:
+        ch = m.group(0)
+        return " " if ch in "\n\r\t" else f"\\x{ord(ch):02x}"
+
+    return _CONTROL.sub(visible, str(text))
+
+
+def markup_text(text: object) -> str:
+    """User text to embed in a rich markup string: :func:`safe_text` with ``[`` escaped."""
+    from rich.markup import escape
+
+    return escape(safe_text(text))
+
+
+def _error_line(message: object) -> Text:
+    from rich.text import Text
+
+    return Text.assemble(("error:", "bold red"), " ", safe_text(message))
+
+
 def handle_errors(fn: Callable[P, R]) -> Callable[P, R]:
-    """Decorator: report a :class:`KyphoError` (or an unwritable output) as one line, exit 2."""
+    """Decorator: report a :class:`KyphoError` (or an unwritable output) as one line, exit 2.
+
+    The message is printed as plain text (no rich markup is parsed, control characters are
+    escaped), so a file or patient name holding ``[/]`` or an ANSI escape prints as it is.
+    Operating-system errors (a full disk, a read-only folder) and running out of memory are
+    reported the same way instead of as a traceback.
+    """
 
     @functools.wraps(fn)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        # Warnings are held back while the command runs: after an error (exit 2) only the
+        # error line is printed; otherwise they are shown as usual when the command ends.
+        held: list[warnings.WarningMessage] = []
+        show = True
         try:
-            return fn(*args, **kwargs)
-        except KyphoError as exc:
-            err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
-            raise typer.Exit(2) from None
-        except (PermissionError, IsADirectoryError, NotADirectoryError) as exc:
-            err_console.print(
-                f"[bold red]error:[/] cannot write {exc.filename}: {exc.strerror}",
-                highlight=False,
-                soft_wrap=True,
-            )
-            raise typer.Exit(2) from None
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("default")
+                try:
+                    return _run(fn, *args, **kwargs)
+                except typer.Exit as exc:
+                    show = exc.exit_code != 2
+                    raise
+                finally:
+                    held = list(caught)
+        finally:
+            if show:
+                for w in held:
+                    warnings.showwarning(w.message, w.category, w.filename, w.lineno, w.file,
+                                         w.line)
 
     return wrapper
+
+
+def _run(fn: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
+    """Call ``fn``; report errors as one line and exit 2 (see :func:`handle_errors`)."""
+    try:
+        return fn(*args, **kwargs)
+    except KyphoError as exc:
+        err_console.print(_error_line(exc), highlight=False, soft_wrap=True)
+        raise typer.Exit(2) from None
+    except (PermissionError, IsADirectoryError, NotADirectoryError) as exc:
+        err_console.print(_error_line(f"cannot write {exc.filename}: {exc.strerror}"),
+                          highlight=False, soft_wrap=True)
+        raise typer.Exit(2) from None
+    except OSError as exc:  # a full disk, an I/O error
+        where = f"{exc.filename}: " if exc.filename else ""
+        err_console.print(_error_line(f"{where}{exc.strerror or exc}"), highlight=False,
+                          soft_wrap=True)
+        raise typer.Exit(2) from None
+    except MemoryError as exc:
+        err_console.print(_error_line(f"not enough memory to finish ({str(exc) or 'MemoryError'})"),
+                          highlight=False, soft_wrap=True)
+        raise typer.Exit(2) from None
 
 
 @contextlib.contextmanager

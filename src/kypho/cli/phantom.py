@@ -7,7 +7,18 @@ from pathlib import Path
 
 import typer
 
-from kypho.cli.app import DISCLAIMER, app, err_console, handle_errors, out_console, progress_bar
+from kypho.cli.app import (
+    DISCLAIMER,
+    app,
+    err_console,
+    handle_errors,
+    out_console,
+    progress_bar,
+    safe_text,
+)
+
+#: Largest --noise accepted, HU (model choice: 1000 HU of noise already hides bone in air).
+MAX_NOISE_HU = 1000.0
 
 __all__ = ["phantom"]
 
@@ -49,9 +60,19 @@ def phantom(
     ),
 ) -> None:
     """Generate a synthetic thoracolumbar spine CT with labels and ground truth."""
+    from kypho.core.params import check_range, parse_seed
+    from kypho.errors import InputFileError
     from kypho.io import save_case
+    from kypho.io._folders import is_empty_folder
     from kypho.phantom import PhantomSpec, fracture_lines, make_phantom, parse_fracture
 
+    # Refuse an output that save_case would refuse, before the phantom is built.
+    if out.exists() and not out.is_dir():
+        raise InputFileError(f"{out}: exists and is not a folder")
+    if out.is_dir() and not force and not is_empty_folder(out):
+        raise InputFileError(f"{out}: folder exists and is not empty (use --force)")
+    check_range(noise, "--noise", 0.0, MAX_NOISE_HU, unit="HU")
+    seed = parse_seed(seed)
     first, last = _parse_levels(levels)
     spec = PhantomSpec(
         first_level=first,
@@ -72,5 +93,8 @@ def phantom(
     for line in fracture_lines(case):
         err_console.print(f"  {line}", highlight=False, markup=False)
     shape = "x".join(str(n) for n in case.volume.shape)
-    out_console.print(f"Phantom: {folder}  ({shape} voxels, {secs:.1f} s)")
+    out_console.print(
+        f"Phantom: {safe_text(folder)}  ({shape} voxels, {secs:.1f} s)", highlight=False,
+        markup=False
+    )
     err_console.print(f"[dim]{DISCLAIMER}[/]")

@@ -10,15 +10,16 @@ The JSON form (``truth.json`` in a case folder) is :meth:`PhantomTruth.to_dict`.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import MISSING, asdict, dataclass, field, fields
 from enum import IntEnum
 from pathlib import Path
 from typing import Any, Literal
 
-from kypho.core.breaks import CorticalBreak
+from kypho.core.breaks import BREAK_LOCATIONS, CorticalBreak
 
 __all__ = [
     "MORPHOMETRY_POINTS",
+    "TRUTH_JSON_SCHEMA",
     "CorticalBreak",
     "FractureType",
     "PedicleTruth",
@@ -157,4 +158,59 @@ class PhantomTruth:
 
     @classmethod
     def read(cls, path: str | Path) -> PhantomTruth:
-        return cls.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
+        """Read ``truth.json`` through kypho's reading layer and check it against
+        :data:`TRUTH_JSON_SCHEMA` (a :class:`~kypho.errors.FormatError` names the field)."""
+        from kypho.core.reading import read_json
+
+        doc = read_json(path, what="phantom truth file", schema=TRUTH_JSON_SCHEMA)
+        return cls.from_dict(doc)
+
+
+# ------------------------------------------------------------------------------------------------
+# JSON schema of truth.json, derived from the dataclasses above (so it follows their fields).
+
+_VEC3: dict[str, Any] = {"type": "array", "items": {"type": "number"}, "minItems": 3,
+                         "maxItems": 3}
+_ANNOTATIONS: dict[str, dict[str, Any]] = {
+    "int": {"type": "integer"},
+    "float": {"type": "number"},
+    "str": {"type": "string"},
+    "bool": {"type": "boolean"},
+    "Vec3": _VEC3,
+    "dict[str, Vec3]": {"type": "object", "additionalProperties": _VEC3},
+    "dict[str, float]": {"type": "object", "additionalProperties": {"type": "number"}},
+    "dict[str, Any]": {"type": "object"},
+    "tuple[str, ...]": {"type": "array", "items": {"type": "string"}},
+    "BreakLocation": {"enum": list(BREAK_LOCATIONS)},
+}
+
+
+def _object_schema(cls: type, nested: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    props: dict[str, Any] = {}
+    required = []
+    for f in fields(cls):
+        ann = str(f.type)
+        if ann in nested:
+            props[f.name] = {"type": "array", "items": nested[ann]}
+        elif ann.startswith("Literal["):
+            props[f.name] = {"type": "string"}
+        elif ann == "FractureType":
+            props[f.name] = {"enum": ["none", "wedge", "biconcave", "crush"]}
+        else:
+            props[f.name] = _ANNOTATIONS.get(ann, {})
+        if f.default is MISSING and f.default_factory is MISSING:
+            required.append(f.name)
+    return {"type": "object", "required": required, "properties": props,
+            "additionalProperties": False}
+
+
+_BREAK = _object_schema(CorticalBreak, {})
+_PEDICLE = _object_schema(PedicleTruth, {})
+_VERTEBRA = _object_schema(
+    VertebraTruth, {"tuple[PedicleTruth, ...]": _PEDICLE, "tuple[CorticalBreak, ...]": _BREAK}
+)
+#: JSON schema of ``truth.json`` (:meth:`PhantomTruth.to_dict`).
+TRUTH_JSON_SCHEMA: dict[str, Any] = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    **_object_schema(PhantomTruth, {"tuple[VertebraTruth, ...]": _VERTEBRA}),
+}

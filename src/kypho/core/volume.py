@@ -23,6 +23,9 @@ from kypho.errors import EmptyLabelMapError, GeometryMismatchError, InvalidParam
 
 __all__ = ["LabelMap", "Volume", "affine_from_spacing", "check_same_grid"]
 
+#: Largest label id :meth:`LabelMap.from_mapping` accepts: kypho stores labels as int16.
+_MAX_LABEL_ID = int(np.iinfo(np.int16).max)
+
 #: Tolerance (mm) when deciding whether two affines describe the same grid.
 AFFINE_TOLERANCE_MM = 1e-3
 
@@ -219,7 +222,12 @@ class LabelMap(_Grid):
         Ids missing from ``id_to_level`` (organs, ribs) become background.
         """
         src = np.asarray(data)
-        lut_size = int(max(src.max(initial=0), *id_to_level, 0)) + 1
+        top = int(max(src.max(initial=0), *id_to_level, 0))
+        if top > _MAX_LABEL_ID:  # the table below has one entry per id
+            raise InvalidParameterError(
+                f"label id {top} is too large (label ids go up to {_MAX_LABEL_ID})"
+            )
+        lut_size = top + 1
         lut = np.zeros(lut_size, dtype=np.int16)
         for foreign, level in id_to_level.items():
             lut[int(foreign)] = LEVEL_IDS[level]

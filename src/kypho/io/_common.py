@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -10,13 +11,17 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from kypho.core.reading import check_regular_file
 from kypho.errors import FormatError, InputFileError
 
 __all__ = [
     "LPS_TO_RAS",
+    "MAX_ABS_HU",
+    "MAX_LABEL_ID",
     "MIN_VOXEL_SIZE_MM",
     "Progress",
     "check_affine_from_file",
+    "check_hu_values",
     "id_counts",
     "integer_label_ids",
     "lps_to_ras_affine",
@@ -39,10 +44,20 @@ MIN_VOXEL_SIZE_MM = 1e-6
 
 
 def require_file(path: str | os.PathLike[str], what: str = "file") -> Path:
-    """Return ``path`` as a :class:`Path`; raise :class:`InputFileError` if it does not exist."""
+    """Return ``path`` as a :class:`Path`: an existing, readable regular file or folder.
+
+    The path is stat-ed, never opened: a FIFO (whose open would block), a device or a socket
+    is an :class:`InputFileError`, as is a missing or unreadable path.
+    """
     p = Path(path)
-    if not p.exists():
-        raise InputFileError(f"{p}: no such {what}")
+    try:
+        st = os.stat(p)
+    except FileNotFoundError:
+        raise InputFileError(f"{p}: no such {what}") from None
+    except OSError as exc:
+        raise InputFileError(f"{p}: cannot read ({exc.strerror or exc})") from None
+    if not (stat.S_ISREG(st.st_mode) or stat.S_ISDIR(st.st_mode)):
+        check_regular_file(p, what)  # raises, naming what the path is
     if not os.access(p, os.R_OK):
         raise InputFileError(f"{p}: not readable (permission denied)")
     return p
@@ -85,19 +100,65 @@ def check_affine_from_file(affine: NDArray[np.float64], path: Path) -> NDArray[n
     return out
 
 
+#: Largest absolute voxel value a CT may hold after scaling, HU.  Model choice: tissue and metal
+#: stay within the int16 range scanners store (-32768..32767); a million is beyond any scanner
+#: and keeps sums over 10^8 voxels finite in float32.  Larger values mean a broken scaling.
+MAX_ABS_HU = 1e6
+
+
+def check_hu_values(data: NDArray[Any], path: object) -> None:
+    """Raise :class:`FormatError` for non-finite float voxels or values beyond ``MAX_ABS_HU``."""
+    if data.size == 0 or data.dtype.kind not in "iuf" or (
+        data.dtype.kind in "iu" and data.dtype.itemsize <= 2
+    ):
+        return
+    lo, hi = float(np.min(data)), float(np.max(data))
+    if not (np.isfinite(lo) and np.isfinite(hi)):
+        raise FormatError(f"{path}: voxel data hold NaN or infinite values")
+    worst = hi if abs(hi) >= abs(lo) else lo
+    if abs(worst) > MAX_ABS_HU:
+        raise FormatError(
+            f"{path}: voxel value {worst:.4g} is beyond +/-{MAX_ABS_HU:g} HU (a broken "
+            "rescale slope or intercept?)"
+        )
+
+
 #: Voxels per chunk in :func:`present_ids` and :func:`relabel` (model choice: bounds the
 #: temporary int64 index copies to about 32 MB whatever the image size).
 _CHUNK_VOXELS = 1 << 22
 
 
+#: Largest label id a label map may hold.  kypho keeps labels as int16 (TotalSegmentator's
+#: ids end at 117); a larger id would size the id tables (one entry per id) by the id.
+MAX_LABEL_ID = int(np.iinfo(np.int16).max)
+
+
 def integer_label_ids(data: NDArray[Any], path: Path) -> NDArray[Any]:
-    """Label data as integers; fractional or negative values are a :class:`FormatError`."""
+    """Label data as integers in ``0..MAX_LABEL_ID``; anything else is a :class:`FormatError`.
+
+    Checked before any table sized by the ids is built (an id of 3e9 would ask for 24 GB).
+    """
+    if data.dtype.kind not in "iufb":
+        raise FormatError(f"{path}: label map has non-numeric voxels ({data.dtype})")
+    if data.size == 0:
+        return data
+    if data.dtype.kind == "f" and not np.all(np.isfinite(data)):
+        raise FormatError(f"{path}: label map holds NaN or infinite values")
+    lo, hi = data.min(), data.max()
+
+    def num(x: Any) -> str:
+        return str(int(x)) if data.dtype.kind in "iub" else f"{float(x):.10g}"
+
+    if lo < 0:
+        raise FormatError(f"{path}: label map holds negative ids (min {num(lo)})")
+    if hi > MAX_LABEL_ID:
+        raise FormatError(
+            f"{path}: label id {num(hi)} is too large (kypho reads label ids 0 to {MAX_LABEL_ID})"
+        )
     if data.dtype.kind == "f":
         if not np.all(np.mod(data, 1) == 0):
             raise FormatError(f"{path}: label map holds fractional values (is it a CT?)")
-        data = data.astype(np.int32)
-    if data.size and int(data.min()) < 0:
-        raise FormatError(f"{path}: label map holds negative ids (min {int(data.min())})")
+        data = data.astype(np.int16)
     return data
 
 

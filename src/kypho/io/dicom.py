@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from kypho.core.limits import check_image_voxels
 from kypho.core.volume import Volume
 from kypho.errors import (
     FormatError,
@@ -40,6 +41,7 @@ from kypho.io._common import (
     MIN_VOXEL_SIZE_MM,
     Progress,
     check_affine_from_file,
+    check_hu_values,
     lps_to_ras_affine,
     require_file,
 )
@@ -128,19 +130,67 @@ def _read_header(path: Path) -> Any | None:
     if not sop:
         # Every DICOM object (image, report, structure set) has a SOP Class UID (PS3.3 C.12.1).
         raise FormatError(f"{path}: corrupt DICOM header (no SOPClassUID)")
+    _count(ds, "NumberOfFrames", path, _MAX_FRAMES, default=1)
     return ds
 
 
+def _value(ds: Any, keyword: str, path: Path) -> Any:
+    """The value of ``keyword`` or ``None``; a value pydicom cannot decode is a FormatError."""
+    try:
+        value = ds.get(keyword, None)
+    except Exception as exc:  # pydicom raises ValueError, TypeError... on undecodable values
+        raise FormatError(f"{path}: {keyword} cannot be read ({type(exc).__name__}: {exc})") from None
+    if value is not None and hasattr(value, "value") and not isinstance(value, str | bytes):
+        value = value.value  # a DataElement (ds.get with a keyword returns the value)
+    return None if value is None or value == "" else value
+
+
+def _number(ds: Any, keyword: str, path: Path, default: float | None = None) -> float | None:
+    """A finite number from a DS/IS/US element; missing gives ``default``.
+
+    A non-numeric value ('abc'), NaN, infinity or several values where one belongs is a
+    :class:`FormatError` naming the file and the attribute.
+    """
+    value = _value(ds, keyword, path)
+    if value is None:
+        return default
+    if isinstance(value, list | tuple) or type(value).__name__ == "MultiValue":
+        raise FormatError(f"{path}: {keyword} must hold one number, got {list(value)!r}"[:300])
+    try:
+        x = float(value)
+    except (TypeError, ValueError, OverflowError):
+        raise FormatError(f"{path}: {keyword} is not a number ({str(value)[:40]!r})") from None
+    if not math.isfinite(x):
+        raise FormatError(f"{path}: {keyword} is {str(value)[:40]!r}, not a finite number")
+    return x
+
+
+def _count(ds: Any, keyword: str, path: Path, hi: int, default: int | None = None) -> int:
+    """A whole number in ``1..hi`` (Rows, Columns, NumberOfFrames...)."""
+    x = _number(ds, keyword, path, None if default is None else float(default))
+    if x is None:
+        raise FormatError(f"{path}: missing DICOM attribute {keyword}")
+    if x != int(x) or not 1 <= x <= hi:
+        raise FormatError(f"{path}: {keyword} is {x:g}; expected a whole number from 1 to {hi}")
+    return int(x)
+
+
+#: Largest Rows / Columns: the attributes are 16-bit unsigned (DICOM PS3.5 VR US).
+_MAX_ROWS = 65535
+#: Largest NumberOfFrames accepted (model choice; only checked to refuse garbage).
+_MAX_FRAMES = 1 << 20
+
+
 def _float_list(ds: Any, keyword: str, n: int, path: Path) -> NDArray[np.float64]:
-    value = getattr(ds, keyword, None)
+    value = _value(ds, keyword, path)
     if value is None:
         raise FormatError(f"{path}: missing DICOM attribute {keyword}")
     try:
         arr = np.array([float(v) for v in value], dtype=np.float64)
-    except (TypeError, ValueError):
-        raise FormatError(f"{path}: {keyword} is not numeric ({value!r})") from None
+    except (TypeError, ValueError, OverflowError):
+        raise FormatError(f"{path}: {keyword} is not numeric ({str(value)[:80]!r})") from None
     if arr.shape != (n,) or not np.all(np.isfinite(arr)):
-        raise FormatError(f"{path}: {keyword} must hold {n} finite numbers, got {value!r}")
+        raise FormatError(f"{path}: {keyword} must hold {n} finite numbers, got {str(value)[:80]!r}")
     return arr
 
 
@@ -215,15 +265,23 @@ def _is_ct(ds: Any) -> bool:
         return False
     return sop in _CT_SOP_CLASSES or (
         str(getattr(ds, "Modality", "")).upper() == "CT"
-        and int(getattr(ds, "NumberOfFrames", 1) or 1) == 1
+        and _frames(ds) == 1
     )
 
 
 def _is_enhanced_ct(ds: Any) -> bool:
     return str(getattr(ds, "SOPClassUID", "")) in _ENHANCED_CT_SOP_CLASSES or (
         str(getattr(ds, "Modality", "")).upper() == "CT"
-        and int(getattr(ds, "NumberOfFrames", 1) or 1) > 1
+        and _frames(ds) > 1
     )
+
+
+def _frames(ds: Any) -> int:
+    """NumberOfFrames (checked when the header was read; 1 when absent)."""
+    try:
+        return int(float(ds.get("NumberOfFrames", 1) or 1))
+    except (TypeError, ValueError, OverflowError):
+        return 1
 
 
 def _geometry(group: list[_Slice]) -> tuple[list[_Slice], NDArray[np.float64], float]:
@@ -231,7 +289,8 @@ def _geometry(group: list[_Slice]) -> tuple[list[_Slice], NDArray[np.float64], f
     first = group[0]
     iop = _float_list(first.ds, "ImageOrientationPatient", 6, first.path)
     spacing = _float_list(first.ds, "PixelSpacing", 2, first.path)
-    rows, cols = int(first.ds.Rows), int(first.ds.Columns)
+    rows = _count(first.ds, "Rows", first.path, _MAX_ROWS)
+    cols = _count(first.ds, "Columns", first.path, _MAX_ROWS)
     if np.any(spacing <= MIN_VOXEL_SIZE_MM):
         raise FormatError(f"{first.path}: non-positive PixelSpacing {tuple(spacing.tolist())} mm")
     row_cos, col_cos = iop[:3], iop[3:]
@@ -246,10 +305,10 @@ def _geometry(group: list[_Slice]) -> tuple[list[_Slice], NDArray[np.float64], f
     normal = np.cross(row_cos, col_cos)
     positions = []
     for s in group:
-        if int(s.ds.Rows) != rows or int(s.ds.Columns) != cols:
+        r, c = _count(s.ds, "Rows", s.path, _MAX_ROWS), _count(s.ds, "Columns", s.path, _MAX_ROWS)
+        if (r, c) != (rows, cols):
             raise FormatError(
-                f"{s.path}: slice size {int(s.ds.Rows)}x{int(s.ds.Columns)} differs from "
-                f"{rows}x{cols} in {first.path.name}"
+                f"{s.path}: slice size {r}x{c} differs from {rows}x{cols} in {first.path.name}"
             )
         if not np.allclose(_float_list(s.ds, "ImageOrientationPatient", 6, s.path), iop, atol=1e-4):
             raise FormatError(f"{s.path}: ImageOrientationPatient differs from {first.path.name}")
@@ -304,10 +363,10 @@ def _geometry(group: list[_Slice]) -> tuple[list[_Slice], NDArray[np.float64], f
             )
         slice_vec = normal * (float(along[-1] - along[0]) / (n - 1))
     else:
-        thick = getattr(first.ds, "SpacingBetweenSlices", None) or getattr(
-            first.ds, "SliceThickness", None
+        thick = _number(first.ds, "SpacingBetweenSlices", first.path) or _number(
+            first.ds, "SliceThickness", first.path
         )
-        if thick is None or float(thick) <= 0:
+        if thick is None or thick <= MIN_VOXEL_SIZE_MM:
             raise FormatError(
                 f"{first.path}: single-slice series without a positive SliceThickness"
             )
@@ -321,7 +380,34 @@ def _geometry(group: list[_Slice]) -> tuple[list[_Slice], NDArray[np.float64], f
     return group, affine, step
 
 
-def _pixels(s: _Slice) -> NDArray[np.float32]:
+def _rescale(ds: Any, path: Path) -> tuple[float, float]:
+    """``(RescaleSlope, RescaleIntercept)``: finite numbers, the slope non-zero (1, 0 if absent)."""
+    slope = _number(ds, "RescaleSlope", path, 1.0)
+    inter = _number(ds, "RescaleIntercept", path, 0.0)
+    assert slope is not None and inter is not None
+    if slope == 0:
+        raise FormatError(f"{path}: RescaleSlope is 0 (every voxel would be the intercept)")
+    return slope, inter
+
+
+def _check_pixel_length(ds: Any, path: Path, rows: int, cols: int) -> None:
+    """Native (uncompressed) pixel data must hold Rows x Columns samples: checked before decoding."""
+    ts = getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", None)
+    if ts is None or getattr(ts, "is_compressed", True):
+        return
+    bits = _count(ds, "BitsAllocated", path, 64, default=16)
+    if bits not in (8, 16, 32, 64):
+        raise FormatError(f"{path}: BitsAllocated {bits} is not 8, 16, 32 or 64")
+    need = rows * cols * _frames(ds) * (bits // 8)
+    have = len(ds.PixelData)
+    if have < need:
+        raise FormatError(
+            f"{path}: pixel data hold {have:,} bytes; Rows x Columns = {rows} x {cols} at "
+            f"{bits} bits need {need:,} (truncated data or wrong Rows/Columns)"
+        )
+
+
+def _pixels(s: _Slice, rows: int, cols: int) -> NDArray[np.float32]:
     import pydicom
 
     path = s.path
@@ -329,13 +415,17 @@ def _pixels(s: _Slice) -> NDArray[np.float32]:
         ds = pydicom.dcmread(path)
     except Exception as exc:
         raise FormatError(f"{path}: corrupt DICOM file ({type(exc).__name__}: {exc})") from None
-    if int(getattr(ds, "SamplesPerPixel", 1) or 1) != 1:
-        raise UnsupportedFormatError(
-            f"{path}: colour images are not CT ({ds.SamplesPerPixel} samples)"
-        )
+    samples = _count(ds, "SamplesPerPixel", path, 4, default=1)
+    if samples != 1:
+        raise UnsupportedFormatError(f"{path}: colour images are not CT ({samples} samples)")
     if "PixelData" not in ds:
         raise FormatError(f"{path}: has no pixel data")
-    expected = (int(ds.Rows), int(ds.Columns))
+    expected = (_count(ds, "Rows", path, _MAX_ROWS), _count(ds, "Columns", path, _MAX_ROWS))
+    if expected != (rows, cols):
+        raise FormatError(f"{path}: slice size {expected[0]}x{expected[1]} differs from "
+                          f"{rows}x{cols}")
+    _check_pixel_length(ds, path, rows, cols)
+    slope, inter = _rescale(ds, path)
     try:
         arr = ds.pixel_array
     except (NotImplementedError, RuntimeError) as exc:
@@ -351,9 +441,14 @@ def _pixels(s: _Slice) -> NDArray[np.float32]:
         ) from None
     if arr.shape != expected:
         raise FormatError(f"{path}: pixel data shape {arr.shape} differs from {expected}")
-    slope = float(getattr(ds, "RescaleSlope", 1.0) or 1.0)
-    inter = float(getattr(ds, "RescaleIntercept", 0.0) or 0.0)
-    return arr.astype(np.float32) * np.float32(slope) + np.float32(inter)
+    with np.errstate(over="ignore", invalid="ignore"):
+        out = arr.astype(np.float32) * np.float32(slope) + np.float32(inter)
+    if not np.all(np.isfinite(out)):
+        raise FormatError(
+            f"{path}: RescaleSlope {slope:g} and RescaleIntercept {inter:g} take voxel values "
+            "beyond the float32 range"
+        )
+    return out
 
 
 def read_dicom_series(
@@ -401,17 +496,20 @@ def read_dicom_series(
     group, affine_lps, step = _geometry(group)
     n = len(group)
     first = group[0].ds
-    rows, cols = int(first.Rows), int(first.Columns)
+    rows = _count(first, "Rows", group[0].path, _MAX_ROWS)
+    cols = _count(first, "Columns", group[0].path, _MAX_ROWS)
+    # float32 stack: 4 bytes a voxel, checked before it is allocated.
+    check_image_voxels((cols, rows, n), 4, str(path))
     stack = np.empty((cols, rows, n), dtype=np.float32)
     integral = True
     for k, s in enumerate(group):
-        img = _pixels(s)
+        img = _pixels(s, rows, cols)
         stack[:, :, k] = img.T
-        slope = float(getattr(s.ds, "RescaleSlope", 1.0) or 1.0)
-        inter = float(getattr(s.ds, "RescaleIntercept", 0.0) or 0.0)
+        slope, inter = _rescale(s.ds, s.path)
         integral = integral and slope == 1.0 and inter == round(inter)
         if progress and (k % 16 == 0 or k == n - 1):
             progress((k + 1) / n, f"reading slice {k + 1}/{n}")
+    check_hu_values(stack, path)
     if integral and stack.size and stack.min() >= -32768 and stack.max() <= 32767:
         data: NDArray[Any] = stack.astype(np.int16)
     else:
@@ -431,9 +529,14 @@ def read_dicom_series(
         ("slice_thickness_mm", "SliceThickness"),
         ("kvp", "KVP"),
     ):
-        value = getattr(first, attr, None)
-        if value not in (None, ""):
-            meta[key] = float(value) if attr in ("SliceThickness", "KVP") else str(value)
+        if attr in ("SliceThickness", "KVP"):
+            number = _number(first, attr, group[0].path)
+            if number is not None:
+                meta[key] = number
+            continue
+        value = _value(first, attr, group[0].path)
+        if value is not None:
+            meta[key] = str(value)
     return DicomSeries(Volume(data, affine), uid, tuple(s.path for s in group), meta)
 
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
@@ -28,6 +27,7 @@ import numpy as np
 from kypho.core.atomic import write_text_atomic
 from kypho.core.case import Case
 from kypho.core.levels import LEVEL_IDS, TOTALSEGMENTATOR_V2_IDS, VERSE_IDS, parse_level
+from kypho.core.reading import read_json, validate_json
 from kypho.core.volume import LabelMap, Volume, check_same_grid
 from kypho.errors import (
     EmptyLabelMapError,
@@ -52,6 +52,7 @@ from kypho.io.nrrd import is_nrrd_path, read_nrrd, write_nrrd
 __all__ = [
     "CASE_FILES",
     "CASE_FORMAT_VERSION",
+    "CASE_JSON_SCHEMA",
     "LabelScheme",
     "labelled_levels",
     "level_from_name",
@@ -75,6 +76,27 @@ CASE_FILES: dict[str, str] = {
     "truth": "truth.json",
 }
 _CASE_JSON = "case.json"
+
+#: JSON schema of ``case.json`` (format version 1).  ``metadata`` is free-form but must be an
+#: object; every ``files`` entry a file name (or null for "none").
+CASE_JSON_SCHEMA: dict[str, Any] = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "type": "object",
+    "required": ["kypho_case", "files"],
+    "properties": {
+        "kypho_case": {"const": CASE_FORMAT_VERSION},
+        "name": {"type": ["string", "null"]},
+        "metadata": {"type": ["object", "null"]},
+        "files": {
+            "type": "object",
+            "required": ["ct"],
+            "properties": {"ct": {"type": "string", "minLength": 1}},
+            "additionalProperties": {"type": ["string", "null"], "minLength": 1},
+        },
+        "levels": {"type": "array", "items": {"type": "string"}},
+        "coordinates": {"type": "string"},
+    },
+}
 
 _SUPPORTED = (
     "NIfTI (.nii, .nii.gz), NRRD (.nrrd, .nhdr), DICOM series folders and kypho case folders"
@@ -289,32 +311,32 @@ def _read_case_folder(
     from kypho.core.truth import PhantomTruth
 
     index = folder / _CASE_JSON
-    try:
-        doc = json.loads(index.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise FormatError(f"{index}: not readable JSON ({exc})") from None
+    doc = read_json(index, what="case file")
     if not isinstance(doc, dict) or "kypho_case" not in doc:
         raise FormatError(f"{index}: not a kypho case file (no 'kypho_case' field)")
-    if doc["kypho_case"] != CASE_FORMAT_VERSION:
+    version = doc["kypho_case"]
+    if isinstance(version, int) and not isinstance(version, bool) and version != (
+        CASE_FORMAT_VERSION
+    ):
         raise UnsupportedFormatError(
-            f"{index}: case format version {doc['kypho_case']!r}; this kypho reads "
+            f"{index}: case format version {version!r}; this kypho reads "
             f"version {CASE_FORMAT_VERSION}"
         )
-    files = doc.get("files") or {}
-    if not isinstance(files, dict) or "ct" not in files:
-        raise FormatError(f"{index}: 'files' must name at least the 'ct' file")
+    validate_json(doc, CASE_JSON_SCHEMA, index)
+    files = doc["files"]
 
     def part(key: str) -> Path | None:
         rel = files.get(key)
         if rel is None:
             return None
-        rel_path = Path(str(rel))
+        rel_path = Path(rel)
         if rel_path.is_absolute() or ".." in rel_path.parts:
             raise FormatError(f"{index}: files.{key} must be a name inside the case folder")
         return require_file(folder / rel_path)
 
     ct_path = part("ct")
-    assert ct_path is not None
+    if ct_path is None:  # the schema requires it; kept for type checkers
+        raise FormatError(f"{index}: files.ct is missing")
     volume = read_volume_nifti(ct_path)
     metadata = dict(doc.get("metadata") or {})
     label_map: LabelMap | None = None
@@ -331,8 +353,8 @@ def _read_case_folder(
     truth = None
     if (jp := part("truth")) is not None:
         try:
-            truth = PhantomTruth.read(jp)
-        except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+            truth = PhantomTruth.read(jp)  # bounded, schema-checked JSON
+        except (KeyError, TypeError, ValueError) as exc:
             raise FormatError(f"{jp}: not a valid phantom truth file ({exc})") from None
     return Case(
         volume=volume,
@@ -458,23 +480,45 @@ def _all_case_file_names() -> list[str]:
     return names + [n[: -len(".gz")] for n in names if n.endswith(".gz")]
 
 
+def _link_or_copy(src: str, dst: str) -> None:
+    try:
+        os.link(src, dst, follow_symlinks=False)
+    except OSError:
+        shutil.copy2(src, dst, follow_symlinks=False)
+
+
+def _carry_foreign_files(old: Path, new: Path, own: set[str]) -> None:
+    """Hard-link (or copy) every entry of ``old`` that is not one of kypho's into ``new``."""
+    for entry in old.iterdir():
+        if entry.name in own:
+            continue
+        dst = new / entry.name
+        if entry.is_symlink():
+            os.symlink(os.readlink(entry), dst)
+        elif entry.is_dir():
+            shutil.copytree(entry, dst, symlinks=True, copy_function=_link_or_copy)
+        else:
+            _link_or_copy(str(entry), str(dst))
+
+
 def save_case(
     case: Case, folder: str | os.PathLike[str], *, overwrite: bool = False, compress: bool = True
 ) -> Path:
     """Write ``case`` as a case folder (see the module docstring) and return the folder.
 
-    A new or empty folder is built beside the target and renamed into place, so it appears
-    complete or not at all.  A non-empty folder is refused unless ``overwrite``; then kypho's
-    own files are replaced one by one (each atomically; ``case.json`` is removed first and
-    written last, so a crash leaves a folder that does not load rather than a mixed case),
-    and other files in the folder are left alone.
+    The new case is built complete in a hidden folder beside the target and then swapped into
+    place (:func:`kypho.io._folders.atomic_folder`), so the folder holds the whole old case or
+    the whole new one at every instant, even if the process is killed.  A non-empty folder is
+    refused unless ``overwrite``; then the files that are not kypho's (notes, outputs of other
+    tools) are carried over into the new folder (hard links where possible) and kypho's own
+    files of the old case (``case.json``, ``ct.nii.gz``...) are dropped.
 
     Parameters
     ----------
     case : Case
     folder : path
     overwrite : bool
-        Replace kypho's files in a non-empty folder.
+        Replace the case in a non-empty folder.
     compress : bool
         gzip the NIfTI files (``ct.nii.gz``...).  ``False`` writes ``ct.nii`` etc.: several
         times faster for a 10^8-voxel phantom, at about twice the disk space for noisy CT.
@@ -490,27 +534,16 @@ def save_case(
     text, files = _case_documents(case, compress)
     if target.exists() and not target.is_dir():
         raise InputFileError(f"{target}: exists and is not a folder")
-    if not target.exists() or is_empty_folder(target):
-        with atomic_folder(target) as tmp:
-            _write_parts(case, tmp, files)
-            write_text_atomic(tmp / _CASE_JSON, text)
-        return target
-    if not overwrite:
+    if target.is_dir() and not is_empty_folder(target) and not overwrite:
         raise InputFileError(
             f"{target}: folder exists and is not empty (use overwrite=True / --force)"
         )
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
-    try:
+    own = {_CASE_JSON, *_all_case_file_names()}
+    with atomic_folder(target, replace=overwrite) as tmp:
         _write_parts(case, tmp, files)
-        (target / _CASE_JSON).unlink(missing_ok=True)
-        for fname in _all_case_file_names():
-            if fname in files.values():
-                os.replace(tmp / fname, target / fname)
-            else:  # a part the new case lacks (or stored with the other compression)
-                (target / fname).unlink(missing_ok=True)
-        write_text_atomic(target / _CASE_JSON, text)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        if target.is_dir():
+            _carry_foreign_files(target, tmp, own)
+        write_text_atomic(tmp / _CASE_JSON, text)
     return target
 
 

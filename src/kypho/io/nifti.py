@@ -12,9 +12,11 @@ present and writes the same structure for its own label maps, so TotalSegmentato
 
 from __future__ import annotations
 
+import math
 import os
 import zlib
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from xml.etree import ElementTree
@@ -25,11 +27,22 @@ from numpy.typing import NDArray
 
 from kypho.core.atomic import write_with
 from kypho.core.levels import level_from_id
+from kypho.core.limits import check_image_voxels, format_bytes
+from kypho.core.reading import open_regular
 from kypho.core.volume import LabelMap, Volume
 from kypho.errors import FormatError, InvalidParameterError, UnsupportedFormatError
-from kypho.io._common import check_affine_from_file, integer_label_ids, present_ids, require_file
+from kypho.io._common import (
+    MAX_ABS_HU,
+    check_affine_from_file,
+    check_hu_values,
+    integer_label_ids,
+    present_ids,
+    require_file,
+)
 
 __all__ = [
+    "MAX_TRAILING_BYTES",
+    "MAX_VOX_OFFSET",
     "NIFTI_SUFFIXES",
     "is_nifti_path",
     "label_table_xml",
@@ -46,9 +59,18 @@ _READ_ERRORS: tuple[type[BaseException], ...] = (
     OSError,
     EOFError,
     ValueError,
+    OverflowError,
     zlib.error,
     MemoryError,
 )
+
+
+def _nibabel_errors() -> tuple[type[BaseException], ...]:
+    from nibabel.filebasedimages import ImageFileError
+    from nibabel.spatialimages import HeaderDataError
+    from nibabel.wrapstruct import WrapStructError
+
+    return (ImageFileError, HeaderDataError, WrapStructError)
 
 
 def is_nifti_path(path: str | os.PathLike[str]) -> bool:
@@ -57,10 +79,79 @@ def is_nifti_path(path: str | os.PathLike[str]) -> bool:
     return name.endswith(NIFTI_SUFFIXES)
 
 
-def _load(path: str | os.PathLike[str]) -> tuple[Path, Any]:
+#: Largest ``vox_offset`` (header plus extensions, bytes) accepted.  Model choice: header
+#: extensions (label tables, DICOM headers) take kilobytes; 64 MiB is far beyond any real one.
+MAX_VOX_OFFSET = 64 << 20
+#: Decompressed bytes tolerated after the voxel data of a ``.nii.gz`` before it is refused as
+#: inconsistent with its header (a gzip bomb behind a small image).  Model choice: 16 MiB.
+MAX_TRAILING_BYTES = 16 << 20
+#: Decompression chunk, bytes (model choice: bounds the memory of the drain after the data).
+_CHUNK = 1 << 20
+
+
+@dataclass(frozen=True)
+class _HeaderInfo:
+    """What kypho needs from a NIfTI header before it reads any voxel (raw, unfixed values)."""
+
+    cls: Any
+    head: bytes
+    shape: tuple[int, ...]
+    dtype: np.dtype
+    vox_offset: int
+    slope: float
+    inter: float
+    pixdim: NDArray[np.float64] | None  # pixdim[1:4] of a NIfTI-1 header as stored
+
+    @property
+    def data_bytes(self) -> int:
+        return math.prod(self.shape) * self.dtype.itemsize
+
+    @property
+    def data_end(self) -> int:
+        return self.vox_offset + self.data_bytes
+
+
+def _header_info(head: bytes, p: Path) -> _HeaderInfo:
+    """Parse the header block ``head`` (the file's first bytes) without reading voxels."""
     import nibabel as nib
-    from nibabel.filebasedimages import ImageFileError
-    from nibabel.spatialimages import HeaderDataError
+
+    if len(head) < 348:
+        raise FormatError(f"{p}: too short for a NIfTI header ({len(head)} bytes)")
+    sizes = {int.from_bytes(head[:4], "little"): "<", int.from_bytes(head[:4], "big"): ">"}
+    if 348 in sizes:
+        cls, hdr_cls, size, endian = nib.Nifti1Image, nib.Nifti1Header, 348, sizes[348]
+    elif 540 in sizes:
+        cls, hdr_cls, size, endian = nib.Nifti2Image, nib.Nifti2Header, 540, sizes[540]
+    else:
+        raise FormatError(f"{p}: not a NIfTI file (header size field is not 348 or 540)")
+    if len(head) < size:
+        raise FormatError(f"{p}: too short for a NIfTI-2 header ({len(head)} bytes)")
+    try:
+        hdr = hdr_cls(binaryblock=head[:size], check=True)
+        shape = tuple(int(n) for n in hdr.get_data_shape())
+        dtype = np.dtype(hdr.get_data_dtype())
+        vox_offset_f = float(hdr["vox_offset"])
+    except (*_nibabel_errors(), *_READ_ERRORS) as exc:
+        raise FormatError(f"{p}: not a readable NIfTI header ({_why(exc)})") from None
+    if not math.isfinite(vox_offset_f) or vox_offset_f > MAX_VOX_OFFSET:
+        raise FormatError(
+            f"{p}: vox_offset {vox_offset_f:g} is beyond {MAX_VOX_OFFSET} bytes (corrupt header)"
+        )
+    # The voxels of a single-file image start after the header and its 4 extension bytes.
+    vox_offset = max(int(vox_offset_f), size + 4)
+    if size == 348:
+        slope, inter = (float(x) for x in np.frombuffer(head[112:120], f"{endian}f4"))
+        pixdim = np.frombuffer(head[80:92], dtype=f"{endian}f4").astype(np.float64)
+    else:
+        slope, inter = (float(x) for x in np.frombuffer(head[176:192], f"{endian}f8"))
+        pixdim = None  # nibabel does not alter NIfTI-2 pixdims
+    check_image_voxels(shape, dtype.itemsize, str(p))
+    return _HeaderInfo(cls, head[:size], shape, dtype, vox_offset, slope, inter, pixdim)
+
+
+def _load(path: str | os.PathLike[str]) -> tuple[Path, Any, _HeaderInfo]:
+    """Check the file and its header, then let nibabel read it (never past the budget)."""
+    import nibabel as nib
 
     p = require_file(path)
     if p.is_dir():
@@ -69,58 +160,60 @@ def _load(path: str | os.PathLike[str]) -> tuple[Path, Any]:
         raise UnsupportedFormatError(f"{p}: not a NIfTI file name (expected .nii or .nii.gz)")
     try:
         if p.name.lower().endswith(".gz"):
-            img = _from_gzip(p)
+            info, raw = _from_gzip(p)
+            img = info.cls.from_bytes(raw)
         else:
+            with open_regular(p, "NIfTI file") as f:
+                size = os.fstat(f.fileno()).st_size
+                info = _header_info(f.read(544), p)
+            if size < info.data_end:
+                raise FormatError(
+                    f"{p}: truncated: the header claims {info.data_bytes:,} bytes of voxels "
+                    f"({' x '.join(map(str, info.shape))} {info.dtype}) from offset "
+                    f"{info.vox_offset}, the file holds {size:,} bytes"
+                )
             img = nib.load(p)
-    except (ImageFileError, HeaderDataError, *_READ_ERRORS) as exc:
+    except (*_nibabel_errors(), *_READ_ERRORS) as exc:
         raise FormatError(f"{p}: not a readable NIfTI file ({_why(exc)})") from None
     if not isinstance(img, nib.Nifti1Image | nib.Nifti2Image):
         raise FormatError(f"{p}: not a NIfTI-1/2 image (nibabel read it as {type(img).__name__})")
-    return p, img
+    return p, img, info
 
 
-def _from_gzip(p: Path) -> Any:
-    """Decompress a ``.nii.gz`` in full, so gzip's CRC and length checks run, then parse it.
+def _from_gzip(p: Path) -> tuple[_HeaderInfo, bytes]:
+    """Decompress a ``.nii.gz`` as far as its header says, then check the rest of the stream.
 
-    nibabel reads only the bytes it needs from a gzip stream and never reaches the trailer,
-    so a damaged deflate stream could otherwise pass unnoticed.
+    The header is decompressed first and checked against the budget, so a tiny file claiming
+    gigabytes allocates nothing.  The stream is then read to its end (gzip's CRC and length
+    checks run there; nibabel alone never reaches them) in bounded chunks; more than
+    :data:`MAX_TRAILING_BYTES` after the voxel data is refused.
     """
     import gzip
 
-    import nibabel as nib
-
     try:
-        raw = gzip.decompress(p.read_bytes())
+        with open_regular(p, "NIfTI file") as f, gzip.GzipFile(fileobj=f, mode="rb") as gz:
+            head = gz.read(544)
+            info = _header_info(head, p)
+            rest = gz.read(info.data_end - len(head)) if info.data_end > len(head) else b""
+            raw = head + rest
+            if len(raw) < info.data_end:
+                raise FormatError(
+                    f"{p}: truncated: the header claims {info.data_bytes:,} bytes of voxels "
+                    f"({' x '.join(map(str, info.shape))} {info.dtype}), the gzip stream holds "
+                    f"{max(0, len(raw) - info.vox_offset):,}"
+                )
+            trailing = len(raw) - info.data_end
+            while chunk := gz.read(_CHUNK):
+                trailing += len(chunk)
+                if trailing > MAX_TRAILING_BYTES:
+                    raise FormatError(
+                        f"{p}: the gzip stream goes on for more than "
+                        f"{format_bytes(MAX_TRAILING_BYTES)} after the voxel data its header "
+                        "claims (corrupt file or a decompression bomb)"
+                    )
     except (OSError, EOFError, zlib.error) as exc:
         raise FormatError(f"{p}: corrupt or truncated gzip data ({_why(exc)})") from None
-    if len(raw) < 348:
-        raise FormatError(f"{p}: too short for a NIfTI header ({len(raw)} bytes)")
-    sizeof_hdr = int.from_bytes(raw[:4], "little")
-    if sizeof_hdr not in (348, 540):
-        sizeof_hdr = int.from_bytes(raw[:4], "big")
-    cls = nib.Nifti2Image if sizeof_hdr == 540 else nib.Nifti1Image
-    return cls.from_bytes(raw)
-
-
-def _raw_pixdim(path: Path) -> NDArray[np.float64] | None:
-    """``pixdim[1:4]`` exactly as stored in the file (before nibabel's fixes)."""
-    import gzip
-
-    opener = gzip.open if path.name.lower().endswith(".gz") else open
-    try:
-        with opener(path, "rb") as f:
-            head = f.read(92)
-    except (OSError, EOFError, zlib.error):
-        return None
-    if len(head) < 92:
-        return None
-    if int.from_bytes(head[:4], "little") == 348:
-        endian = "<"
-    elif int.from_bytes(head[:4], "big") == 348:
-        endian = ">"
-    else:  # NIfTI-2: nibabel does not alter its pixdim
-        return None
-    return np.frombuffer(head[80:92], dtype=f"{endian}f4").astype(np.float64)
+    return info, raw[: info.data_end]
 
 
 def _why(exc: BaseException) -> str:
@@ -128,9 +221,27 @@ def _why(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
-def _read_arrays(path: Path, img: Any) -> tuple[NDArray[Any], NDArray[np.float64]]:
+def _scaling(info: _HeaderInfo, path: Path) -> tuple[float, float]:
+    """``(slope, inter)`` to apply, from the header as stored.
+
+    NIfTI-1 (``nifti1.h``): a ``scl_slope`` of 0 means no scaling; nibabel writes NaN for the
+    same.  An infinite slope, or a non-finite intercept with a slope, is a broken header
+    (nibabel would silently read an infinite slope as 1).
+    """
+    slope, inter = info.slope, info.inter
+    if slope == 0 or math.isnan(slope):
+        return 1.0, 0.0
+    if not math.isfinite(slope):
+        raise FormatError(f"{path}: scl_slope is {slope} (a broken header)")
+    if not math.isfinite(inter):
+        raise FormatError(f"{path}: scl_inter is {inter} with scl_slope {slope:g}")
+    return slope, inter
+
+
+def _read_arrays(
+    path: Path, img: Any, info: _HeaderInfo
+) -> tuple[NDArray[Any], NDArray[np.float64]]:
     """Voxel array (3-D, scl_slope/scl_inter applied) and checked voxel->RAS+ affine."""
-    from nibabel.spatialimages import HeaderDataError
 
     hdr = img.header
     shape = tuple(int(n) for n in img.shape)
@@ -142,25 +253,19 @@ def _read_arrays(path: Path, img: Any) -> tuple[NDArray[Any], NDArray[np.float64
         raise FormatError(f"{path}: image is empty, shape {shape}")
     try:
         affine = np.asarray(img.affine, dtype=np.float64)
-    except HeaderDataError as exc:  # e.g. negative pixdim with a qform
+    except (*_nibabel_errors(), *_READ_ERRORS) as exc:  # e.g. negative pixdim with a qform
         raise FormatError(f"{path}: invalid voxel geometry ({exc})") from None
-    raw_pixdim = _raw_pixdim(path)
-    if int(hdr["sform_code"]) == 0 and raw_pixdim is not None:
+    if int(hdr["sform_code"]) == 0 and info.pixdim is not None:
         # nibabel silently replaces zero pixdims by 1 on load; judge the bytes in the file.
-        pixdim = raw_pixdim
+        pixdim = info.pixdim
         if np.any(pixdim <= 0) or not np.all(np.isfinite(pixdim)):
             raise FormatError(f"{path}: non-positive voxel size {tuple(pixdim.tolist())} mm")
     affine = check_affine_from_file(affine, path)
-    # nibabel moves scl_slope/scl_inter from the header into the array proxy on load (the
-    # image's header then reads NaN), so take them from the proxy.
-    slope = float(getattr(img.dataobj, "slope", 1.0))
-    inter = float(getattr(img.dataobj, "inter", 0.0))
-    slope = slope if np.isfinite(slope) and slope != 0 else 1.0
-    inter = inter if np.isfinite(inter) else 0.0
+    slope, inter = _scaling(info, path)
     try:
         proxy = img.dataobj
         raw = np.asanyarray(proxy.get_unscaled() if hasattr(proxy, "get_unscaled") else proxy)
-    except _READ_ERRORS as exc:
+    except (*_nibabel_errors(), *_READ_ERRORS) as exc:
         raise FormatError(f"{path}: truncated or corrupt voxel data ({_why(exc)})") from None
     raw = np.asarray(raw).reshape(shape)
     if raw.dtype.kind not in "iuf":
@@ -168,13 +273,21 @@ def _read_arrays(path: Path, img: Any) -> tuple[NDArray[Any], NDArray[np.float64
     if raw.dtype.kind == "f" and not np.all(np.isfinite(raw)):
         raise FormatError(f"{path}: voxel data hold NaN or infinite values")
     if slope != 1.0 or inter != 0.0:
-        if raw.dtype.kind in "iu" and slope == 1.0 and inter == round(inter):
+        if raw.dtype.kind in "iu" and slope == 1.0 and inter == round(inter) and (
+            abs(inter) <= MAX_ABS_HU
+        ):
             wide = raw.astype(np.int64 if raw.dtype.itemsize >= 4 else np.int32)
             raw = wide + int(inter)
             if raw.size and raw.min() >= -32768 and raw.max() <= 32767:
                 raw = raw.astype(np.int16)
         else:
-            raw = raw.astype(np.float32) * np.float32(slope) + np.float32(inter)
+            with np.errstate(over="ignore", invalid="ignore"):
+                raw = raw.astype(np.float32) * np.float32(slope) + np.float32(inter)
+            if not np.all(np.isfinite(raw)):
+                raise FormatError(
+                    f"{path}: scl_slope {slope:g} and scl_inter {inter:g} take voxel values "
+                    "beyond the float32 range"
+                )
     # nibabel hands out Fortran-ordered arrays; kypho keeps C order (i slowest, k fastest) so
     # ravel/unique/numba loops downstream do not copy or stride badly.
     return np.ascontiguousarray(raw), affine
@@ -195,8 +308,9 @@ def read_volume_nifti(path: str | os.PathLike[str]) -> Volume:
     FormatError
         The file is corrupt or truncated, not 3-D, has a NaN affine or a non-positive voxel size.
     """
-    p, img = _load(path)
-    data, affine = _read_arrays(p, img)
+    p, img, info = _load(path)
+    data, affine = _read_arrays(p, img, info)
+    check_hu_values(data, p)
     if data.dtype.kind in "iu" and (
         data.dtype.itemsize == 1
         or data.dtype == np.int16
@@ -222,11 +336,9 @@ def read_labels_nifti(
     FormatError
         As :func:`read_volume_nifti`, and for fractional or negative label values.
     """
-    p, img = _load(path)
-    data, affine = _read_arrays(p, img)
+    p, img, info = _load(path)
+    data, affine = _read_arrays(p, img, info)
     data = integer_label_ids(data, p)
-    if data.size and int(data.max()) > np.iinfo(np.int16).max:
-        raise FormatError(f"{p}: label id {int(data.max())} is too large for a label map")
     data = data.astype(np.int16 if data.dtype.itemsize > 1 or data.dtype.kind == "i" else np.uint8)
     names = _label_table_from_header(p, img.header)
     return data, affine, names

@@ -15,12 +15,14 @@ from pathlib import Path
 from typing import Any
 
 from kypho.core.atomic import write_text_atomic
-from kypho.core.outputs import open_envelope, write_json
+from kypho.core.outputs import format_name, open_envelope, write_json
+from kypho.core.reading import read_json, validate_json
 from kypho.errors import FormatError, InputFileError
 from kypho.plan.paths import Breach, Margins, TrocarPath
 
 __all__ = [
     "PLAN_FORMAT_VERSION",
+    "PLAN_JSON_SCHEMA",
     "SLICER_MARKUPS_SCHEMA_URL",
     "path_from_dict",
     "path_to_dict",
@@ -194,17 +196,63 @@ def write_plan_json(path: str | Path, plans: list[Any]) -> Path:
                       {"plans": [plan_to_dict(p) for p in plans]})
 
 
+_VEC3: dict[str, Any] = {"type": "array", "items": {"type": "number"}, "minItems": 3,
+                         "maxItems": 3}
+_NUMBER_OR_NULL: dict[str, Any] = {"type": ["number", "null"]}
+#: JSON schema of the parts of a plan file that :func:`read_plan_json` reads (other fields are
+#: written for people and other tools and are not checked).
+PLAN_JSON_SCHEMA: dict[str, Any] = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "type": "object",
+    "required": ["format", "plans"],
+    "properties": {
+        "format": {"enum": [format_name("plan", PLAN_FORMAT_VERSION), _LEGACY_PLAN_FORMAT]},
+        "plans": {"type": "array", "items": {
+            "type": "object",
+            "properties": {"paths": {"type": "array", "items": {
+                "type": "object",
+                "required": ["level", "side", "entry_ras_mm", "target_ras_mm"],
+                "properties": {
+                    "level": {"type": "string"}, "side": {"type": "string"},
+                    "approach": {"type": "string"}, "gauge": {"type": "integer"},
+                    "entry_ras_mm": _VEC3, "target_ras_mm": _VEC3,
+                    "skin_ras_mm": {"oneOf": [_VEC3, {"type": "null"}]},
+                    "transverse_angle_deg": {"type": "number"},
+                    "sagittal_angle_deg": {"type": "number"},
+                    "margins_mm": {"type": ["object", "null"],
+                                   "additionalProperties": _NUMBER_OR_NULL},
+                    "breaches": {"type": "array", "items": {
+                        "type": "object",
+                        "required": ["wall", "depth_mm", "point_ras_mm", "depth_beyond_mm"],
+                        "properties": {"wall": {"type": "string"}, "depth_mm": {"type": "number"},
+                                       "point_ras_mm": _VEC3,
+                                       "depth_beyond_mm": {"type": "number"}},
+                        "additionalProperties": False,
+                    }},
+                    "verdict": {"type": ["string", "null"]},
+                    "reasons": {"type": "array", "items": {"type": "string"}},
+                    "score": _NUMBER_OR_NULL,
+                },
+            }}},
+        }},
+    },
+}  # fmt: skip
+
+
 def read_plan_json(path: str | Path) -> list[TrocarPath]:
-    """The chosen paths of every level in a plan JSON file."""
+    """The chosen paths of every level in a plan JSON file.
+
+    The file goes through kypho's reading layer (a regular file, bounded size, nesting and
+    numbers, UTF-8) and is checked against :data:`PLAN_JSON_SCHEMA`; errors name the field
+    (``plans[0].paths[1].entry_ras_mm``).
+    """
     p = Path(path)
-    try:
-        doc = json.loads(p.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise InputFileError(f"{p}: no such plan file") from None
-    except (OSError, json.JSONDecodeError) as exc:
-        raise FormatError(f"{p}: not readable JSON ({exc})") from None
+    if not p.exists():
+        raise InputFileError(f"{p}: no such plan file")
+    doc = read_json(p, what="plan file")
     if not (isinstance(doc, dict) and doc.get("format") == _LEGACY_PLAN_FORMAT):
         doc = open_envelope(doc, "plan", (PLAN_FORMAT_VERSION,), source=str(p))
+    validate_json(doc, PLAN_JSON_SCHEMA, p)
     out = []
     for plan in doc.get("plans", []):
         for d in plan.get("paths", []):
