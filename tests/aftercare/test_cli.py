@@ -24,7 +24,7 @@ def run(*args):
 
 def test_plan_writes_all_exports(tmp_path):
     out = tmp_path / "out"
-    res = run("plan", *DATES, "-o", str(out), "--patient", "p1", "--levels", "T12,L1",
+    res = run("plan", *DATES, "-o", str(out), "--patient", "p1", "--level", "T12,L1",
               "--tz", "America/New_York", *TODAY)
     assert res.exit_code == 0, res.output
     assert sorted(p.name for p in out.iterdir()) == [
@@ -38,7 +38,7 @@ def test_plan_writes_all_exports(tmp_path):
     assert len(summary["phases"]) == 6 and "6 phases" in res.output
     assert (out / "timeline.png").read_bytes().startswith(b"\x89PNG")
     again = tmp_path / "again"
-    run("plan", *DATES, "-o", str(again), "--patient", "p1", "--levels", "T12,L1",
+    run("plan", *DATES, "-o", str(again), "--patient", "p1", "--level", "T12,L1",
         "--tz", "America/New_York", *TODAY)
     for name in ("aftercare.ics", "careplan.fhir.json", "handout.pdf", "plan.json"):
         assert (out / name).read_bytes() == (again / name).read_bytes(), name
@@ -193,8 +193,11 @@ def test_replanning_keeps_or_protects_tracking_data(tmp_path, _record_folder):
               str(tmp_path / "other"), *TODAY)
     assert res.exit_code == 2 and "1 walk, 1 clearance" in res.output
     assert record.read_bytes() == before and not (tmp_path / "other").exists()
-    # Same dates again (new levels): walks and clearances are kept.
-    assert run("plan", *DATES, "-o", out, "--levels", "L1", *TODAY).exit_code == 0
+    # Same dates again (new levels): the handouts are replaced only with --force; walks and
+    # clearances are kept.
+    res = run("plan", *DATES, "-o", out, "--level", "L1", *TODAY)
+    assert res.exit_code == 2 and "--force" in res.output
+    assert run("plan", *DATES, "-o", out, "--level", "L1", "--force", *TODAY).exit_code == 0
     data = json.loads(record.read_text(encoding="utf-8"))
     assert data["patient"]["levels"] == ["L1"] and len(data["walks"]) == 1
     assert data["patient"]["clearances"] == {"drive": "2026-11-23"}

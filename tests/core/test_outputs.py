@@ -34,7 +34,8 @@ def test_envelope_round_trip_through_a_real_parser(tmp_path):
 
 def test_output_folder_rule(tmp_path):
     out = output_folder(tmp_path / "new" / "deeper", ["a.json"])
-    assert out.is_dir()
+    assert not out.exists()  # checked, not created: the writer creates it
+    out.mkdir(parents=True)
     (out / "a.json").write_text("old")
     with pytest.raises(OutputFileError, match=r"already holds a\.json \(use --force"):
         output_folder(out, ["a.json", "b.png"])

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from kypho.aftercare.engine import AftercarePlan
-from kypho.core.atomic import write_bytes_atomic
+from kypho.core.atomic import write_files_atomic
 from kypho.core.outputs import dumps, envelope
 
 __all__ = [
@@ -92,8 +92,9 @@ def render_outputs(plan: AftercarePlan) -> dict[str, bytes]:
 
 
 def write_outputs(plan: AftercarePlan, out_dir: str | Path) -> dict[str, Path]:
-    """Write :data:`AFTERCARE_FILES` into ``out_dir``: all made in memory first, then each
-    written atomically.  Returns the paths by name."""
+    """Write :data:`AFTERCARE_FILES` into ``out_dir``: all made in memory first, then written
+    all or none (:func:`kypho.core.atomic.write_files_atomic`).  Returns the paths by name."""
     files = render_outputs(plan)
     out = Path(out_dir)
-    return {name: write_bytes_atomic(out / name, data) for name, data in files.items()}
+    write_files_atomic(out, files)
+    return {name: out / name for name in files}

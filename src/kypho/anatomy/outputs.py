@@ -18,8 +18,8 @@ from typing import Any
 import numpy as np
 
 from kypho.anatomy.spine import SpineAnatomy, VertebraAnatomy
-from kypho.core.atomic import write_bytes_atomic
-from kypho.core.outputs import write_json
+from kypho.core.atomic import write_files_atomic
+from kypho.core.outputs import dumps, envelope
 from kypho.errors import NotMeasurableError
 
 __all__ = [
@@ -188,7 +188,8 @@ def write_outputs(
 ) -> dict[str, Path]:
     """Write ``anatomy.json`` and ``anatomy_<level>.png`` (measured levels) into ``out_dir``.
 
-    Pictures are drawn first and every file is written atomically.  Returns the paths by name.
+    Everything is made in memory first, then written all or none
+    (:func:`kypho.core.atomic.write_files_atomic`).  Returns the paths by name.
     """
     import matplotlib.pyplot as plt
 
@@ -204,8 +205,7 @@ def write_outputs(
         plt.close(fig)
         pictures[f"anatomy_{lv}.png"] = buf.getvalue()
     out = Path(out_dir)
-    paths = {"anatomy.json": write_json(out / "anatomy.json", "anatomy", ANATOMY_FORMAT_VERSION,
-                                        anatomy_to_dict(spine, chosen))}
-    for name, data in pictures.items():
-        paths[name] = write_bytes_atomic(out / name, data)
-    return paths
+    doc = envelope("anatomy", ANATOMY_FORMAT_VERSION, anatomy_to_dict(spine, chosen))
+    files = {"anatomy.json": dumps(doc).encode("utf-8"), **pictures}
+    write_files_atomic(out, files)
+    return {name: out / name for name in files}

@@ -24,7 +24,7 @@ from numpy.typing import NDArray
 from scipy import ndimage
 
 from kypho.assess.model import Assessment, VertebraAssessment
-from kypho.core.atomic import write_bytes_atomic, write_text_atomic
+from kypho.core.atomic import write_files_atomic
 from kypho.core.case import Case
 from kypho.core.levels import LEVEL_IDS
 from kypho.core.outputs import dumps, envelope, open_envelope
@@ -579,15 +579,18 @@ def report_section(case: Case, assessment: Assessment) -> Section:
 def write_outputs(case: Case, assessment: Assessment, out_dir: str | Path) -> dict[str, Path]:
     """Write ``assess.json``, ``assess.csv`` and ``assess_sagittal.png`` into ``out_dir``.
 
-    Every file is written atomically.  Returns the paths by kind.
+    Everything is made in memory first, then written all or none
+    (:func:`kypho.core.atomic.write_files_atomic`).  Returns the paths by kind.
     """
     out = Path(out_dir)
-    png = sagittal_png(case, assessment)  # drawn first: a failure leaves no file
-    return {
-        "json": write_text_atomic(out / "assess.json", to_json(assessment)),
-        "csv": write_text_atomic(out / "assess.csv", to_csv(assessment)),
-        "png": write_bytes_atomic(out / "assess_sagittal.png", png),
+    files = {
+        "assess.json": to_json(assessment).encode("utf-8"),
+        "assess.csv": to_csv(assessment).encode("utf-8"),
+        "assess_sagittal.png": sagittal_png(case, assessment),
     }
+    write_files_atomic(out, files)
+    return {"json": out / "assess.json", "csv": out / "assess.csv",
+            "png": out / "assess_sagittal.png"}
 
 
 def summary_lines(assessment: Assessment) -> list[str]:

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 import typer
 
 from kypho.cli.app import DISCLAIMER, app, err_console, handle_errors, out_console, safe_text
+from kypho.cli.options import ForceOpt, LevelsOpt, levels_of
 
 if TYPE_CHECKING:
     from kypho.aftercare.engine import ActivityStatus, AftercarePlan, Patient
@@ -68,12 +69,6 @@ def _store(folder: Path | None) -> JsonPatientStore:
     return JsonPatientStore(folder)
 
 
-def _levels(text: str | None) -> tuple[str, ...]:
-    if not text:
-        return ()
-    return tuple(t.strip() for t in text.replace(";", ",").split(",") if t.strip())
-
-
 def _plan_from(record: PatientRecord, today: date | None) -> AftercarePlan:
     from kypho.aftercare.engine import make_plan
     from kypho.aftercare.protocol import load_protocol
@@ -104,7 +99,8 @@ def plan_cmd(
     protocol: Path | None = typer.Option(None, help="Protocol TOML (default: kypho's)."),
     patient: str = typer.Option(DEFAULT_PATIENT, help="Patient id (letters, digits, _ . -)."),
     name: str = typer.Option("", help="Name printed on the handout."),
-    levels: str | None = typer.Option(None, help="Treated levels, e.g. T12,L1."),
+    level: LevelsOpt = None,
+    force: ForceOpt = False,
     tz: str | None = typer.Option(None, "--tz", help="Patient's IANA time zone (default: the "
                                   "protocol's)."),
     store: Path | None = typer.Option(None, help=_STORE_HELP + " The patient is saved there."),
@@ -118,33 +114,23 @@ def plan_cmd(
     clearances; moving them to other dates is refused.
     """
     from kypho.aftercare.engine import Patient, format_date, make_plan
-    from kypho.aftercare.export_fhir import plan_to_fhir_json
-    from kypho.aftercare.export_ics import plan_to_ics
-    from kypho.aftercare.handout_pdf import plan_to_pdf
+    from kypho.aftercare.outputs import AFTERCARE_FILES, render_outputs
     from kypho.aftercare.protocol import load_protocol
     from kypho.aftercare.store import PatientRecord
-    from kypho.aftercare.timeline import plot_timeline
-    from kypho.errors import InputFileError
+    from kypho.core.outputs import output_folder
 
-    if out.exists() and not out.is_dir():
-        raise InputFileError(f"cannot write to {out}: it is a file, not a folder")
+    output_folder(out, AFTERCARE_FILES, force=force)
     proto = load_protocol(protocol)
     st = _store(store)
     pat = Patient(patient, _date(surgery, "surgery"), _date(discharge, "discharge"),
-                  levels=_levels(levels), name=name, time_zone=tz)
+                  levels=levels_of(level), name=name, time_zone=tz)
     old = st.load(patient) if st.exists(patient) else None  # refuses a broken record early
     if old is not None:
         _check_replan(old, pat)
         pat = replace(pat, clearances=dict(old.patient.clearances))
     plan = make_plan(pat, proto, today=_date(today, "today") if today else None)
     # Build everything in memory first: an error leaves no file behind.
-    files = {
-        "handout.pdf": plan_to_pdf(plan),
-        "aftercare.ics": plan_to_ics(plan),
-        "careplan.fhir.json": plan_to_fhir_json(plan).encode("utf-8"),
-        "plan.json": (json.dumps(_plan_json(plan), indent=2, ensure_ascii=False) + "\n").encode(),
-        "timeline.png": _png(plot_timeline(plan)),
-    }
+    files = render_outputs(plan)
     protocol_path = str(protocol.resolve()) if protocol else None
 
     def replan(current: PatientRecord | None) -> PatientRecord:
@@ -251,39 +237,6 @@ def _existing(patient: str) -> Callable[[PatientRecord | None], PatientRecord]:
         return current
 
     return need
-
-
-def _plan_json(plan: AftercarePlan) -> dict:
-    p = plan.patient
-    return {
-        "format": "kypho-aftercare-plan/1",
-        "disclaimer": DISCLAIMER,
-        "patient": {"patient_id": p.patient_id, "surgery": p.surgery.isoformat(),
-                    "discharge": p.discharge.isoformat(), "levels": list(p.levels),
-                    "time_zone": plan.time_zone},
-        "protocol": {"id": plan.protocol.id, "version": plan.protocol.version,
-                     "sha256": plan.protocol.digest},
-        "rules": [{"id": d.rule.id, "activity": d.rule.activity, "status": d.rule.status,
-                   "text": d.rule.text,
-                   "limit": d.rule.limit.describe() if d.rule.limit else None,
-                   "start_earliest": d.start_earliest.isoformat(),
-                   "start_latest": d.start_latest.isoformat(),
-                   "end_earliest": d.end_earliest.isoformat() if d.end_earliest else None,
-                   "end_latest": d.end_latest.isoformat() if d.end_latest else None,
-                   "when": d.rule.when, "released_by": d.rule.released_by}
-                  for d in plan.rules],
-        "phases": [{"index": ph.index, "start": ph.start.isoformat(),
-                    "end": ph.end.isoformat() if ph.end else None,
-                    "statuses": {s.activity: {"status": s.status.value, "limit": s.limit,
-                                              "conditions": list(s.conditions),
-                                              "rules": list(s.rule_ids)}
-                                 for s in ph.statuses}}
-                   for ph in plan.phases],
-        "followups": [{"id": f.followup.id, "label": f.followup.label, "due": f.due.isoformat(),
-                       "instruments": list(f.followup.instruments)} for f in plan.followups],
-        "red_flags": [{"id": f.id, "text": f.text, "action": f.action}
-                      for f in plan.protocol.red_flags],
-    }
 
 
 def _clearances(items: list[str], default_day: date) -> dict[str, date]:

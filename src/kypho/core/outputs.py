@@ -99,10 +99,11 @@ def open_envelope(
 
 
 def output_folder(out: str | Path, names: Iterable[str], *, force: bool = False) -> Path:
-    """Check ``out`` as an output folder for files called ``names``; create it.
+    """Check ``out`` as an output folder for files called ``names`` (nothing is created).
 
-    ``out`` must be a folder (or not exist yet); a file already there with one of ``names`` is
-    replaced only with ``force``.  Nothing is written when this raises.
+    ``out`` must be a folder or not exist yet (the stage's writer creates it when it writes);
+    a file already there with one of ``names`` is replaced only with ``force``.  Commands call
+    this before any work, so a refusal costs nothing and leaves nothing behind.
 
     Raises
     ------
@@ -121,8 +122,4 @@ def output_folder(out: str | Path, names: Iterable[str], *, force: bool = False)
             raise OutputFileError(
                 f"{folder}: already holds {', '.join(present)} (use --force to replace)"
             )
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise OutputFileError(f"{folder}: cannot create the folder ({exc.strerror})") from None
     return folder

@@ -9,13 +9,15 @@
 from __future__ import annotations
 
 import io
+import json
 from collections.abc import Sequence
 from pathlib import Path
 
-from kypho.core.atomic import write_bytes_atomic
+from kypho.core.atomic import write_files_atomic
 from kypho.core.case import Case
+from kypho.core.outputs import dumps, envelope
 from kypho.plan.figures import plan_figure
-from kypho.plan.markups import plan_to_dict, write_plan_json, write_slicer_markups
+from kypho.plan.markups import PLAN_FORMAT_VERSION, plan_to_dict, to_slicer_markups
 from kypho.plan.search import LevelPlan
 
 __all__ = ["output_names", "plan_to_dict", "write_outputs"]
@@ -29,7 +31,8 @@ def output_names(levels: Sequence[str]) -> tuple[str, ...]:
 def write_outputs(case: Case, plans: Sequence[LevelPlan], out_dir: str | Path) -> dict[str, Path]:
     """Write ``plan.json``, ``paths.mrk.json`` and ``plan_<level>.png`` into ``out_dir``.
 
-    Every file is written atomically.  Returns the paths by name.
+    Everything is made in memory first, then written all or none
+    (:func:`kypho.core.atomic.write_files_atomic`).  Returns the paths by name.
     """
     import matplotlib
 
@@ -37,18 +40,17 @@ def write_outputs(case: Case, plans: Sequence[LevelPlan], out_dir: str | Path) -
     import matplotlib.pyplot as plt
 
     out = Path(out_dir)
-    pictures = {}
-    for pl in plans:  # drawn first: a failure leaves no file
+    files = {
+        "plan.json": dumps(envelope("plan", PLAN_FORMAT_VERSION,
+                                    {"plans": [plan_to_dict(p) for p in plans]})).encode(),
+        "paths.mrk.json": (json.dumps(to_slicer_markups([p for pl in plans for p in pl.paths]),
+                                      indent=2) + "\n").encode(),
+    }
+    for pl in plans:
         fig = plan_figure(case, pl)
         buf = io.BytesIO()
         fig.savefig(buf, format="png", dpi=110)
         plt.close(fig)
-        pictures[f"plan_{pl.level}.png"] = buf.getvalue()
-    paths = {
-        "plan.json": write_plan_json(out / "plan.json", list(plans)),
-        "paths.mrk.json": write_slicer_markups(out / "paths.mrk.json",
-                                               [p for pl in plans for p in pl.paths]),
-    }
-    for name, data in pictures.items():
-        paths[name] = write_bytes_atomic(out / name, data)
-    return paths
+        files[f"plan_{pl.level}.png"] = buf.getvalue()
+    write_files_atomic(out, files)
+    return {name: out / name for name in files}

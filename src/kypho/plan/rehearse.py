@@ -26,9 +26,9 @@ import numpy as np
 from numpy.typing import NDArray
 
 from kypho.anatomy.spine import SpineAnatomy
-from kypho.core.atomic import write_bytes_atomic, write_text_atomic
+from kypho.core.atomic import write_files_atomic
 from kypho.core.case import Case
-from kypho.core.outputs import write_json
+from kypho.core.outputs import dumps, envelope
 from kypho.errors import InvalidParameterError
 from kypho.plan.margins import evaluate_path
 from kypho.plan.paths import TrocarPath
@@ -240,28 +240,31 @@ def _pair_image(reh: Rehearsal, i: int):
 
 
 def write_rehearsal(reh: Rehearsal, out_dir: str | Path, *, columns: int = 4) -> dict[str, Path]:
-    """Write ``contact.png``, ``rehearsal.gif``, ``steps.jsonl`` and ``summary.json``."""
+    """Write ``contact.png``, ``rehearsal.gif``, ``steps.jsonl`` and ``summary.json`` (the
+    envelope ``kypho.rehearse/1``): made in memory, then written all or none.  Returns the
+    paths by kind."""
     import io
 
     from PIL import Image
 
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     pairs = [_pair_image(reh, i) for i in range(len(reh.steps))]
     w, h = pairs[0].size
     rows = (len(pairs) + columns - 1) // columns
     sheet = Image.new("RGB", (columns * (w + 4), rows * (h + 4)), (30, 30, 30))
     for i, p in enumerate(pairs):
         sheet.paste(p, ((i % columns) * (w + 4), (i // columns) * (h + 4)))
-    buf = io.BytesIO()
-    sheet.save(buf, format="PNG")
-    files = {"contact": write_bytes_atomic(out / "contact.png", buf.getvalue())}
-    buf = io.BytesIO()
-    pairs[0].save(buf, format="GIF", save_all=True, append_images=pairs[1:], duration=400, loop=0)
-    files["gif"] = write_bytes_atomic(out / "rehearsal.gif", buf.getvalue())
-    files["steps"] = write_text_atomic(
-        out / "steps.jsonl", "".join(json.dumps(asdict(s)) + "\n" for s in reh.steps)
-    )
-    files["summary"] = write_json(out / "summary.json", "rehearse", REHEARSE_FORMAT_VERSION,
-                                  reh.summary)
-    return files
+    png = io.BytesIO()
+    sheet.save(png, format="PNG")
+    gif = io.BytesIO()
+    pairs[0].save(gif, format="GIF", save_all=True, append_images=pairs[1:], duration=400, loop=0)
+    files = {
+        "contact.png": png.getvalue(),
+        "rehearsal.gif": gif.getvalue(),
+        "steps.jsonl": "".join(json.dumps(asdict(s)) + "\n" for s in reh.steps).encode(),
+        "summary.json": dumps(envelope("rehearse", REHEARSE_FORMAT_VERSION, reh.summary)).encode(),
+    }
+    write_files_atomic(out, files)
+    kinds = {"contact.png": "contact", "rehearsal.gif": "gif", "steps.jsonl": "steps",
+             "summary.json": "summary"}
+    return {kinds[name]: out / name for name in files}

@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from kypho.core.atomic import write_bytes_atomic
+from kypho.core.atomic import write_files_atomic
 from kypho.core.case import Case
-from kypho.core.outputs import write_json
+from kypho.core.outputs import dumps, envelope
 from kypho.report import Section
 from kypho.sim.pipeline import CaseSimulation
 
@@ -100,13 +100,12 @@ def write_outputs(
     """Write the summary, pictures, animations and report page into ``out_dir``.
 
     Everything is drawn in memory first (:func:`render_outputs`, or ``rendered`` when already
-    drawn) and each file is written atomically, so a failure leaves no picture behind.
+    drawn), then written all or none (:func:`kypho.core.atomic.write_files_atomic`).
     Returns the paths by name.
     """
     rendered = rendered or render_outputs(case, runs)
     out = Path(out_dir)
-    paths = {"simulate.json": write_json(out / "simulate.json", "simulate",
-                                         SIMULATE_FORMAT_VERSION, simulation_to_dict(case, runs))}
-    for name, data in rendered.files.items():
-        paths[name] = write_bytes_atomic(out / name, data)
-    return paths
+    summary = dumps(envelope("simulate", SIMULATE_FORMAT_VERSION, simulation_to_dict(case, runs)))
+    files = {"simulate.json": summary.encode("utf-8"), **rendered.files}
+    write_files_atomic(out, files)
+    return {name: out / name for name in files}
