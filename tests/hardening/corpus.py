@@ -773,7 +773,7 @@ CASES: list[Case] = [
                                      "2", "--no-progress")),
     Case("phantom -o names a file", lambda d: ((d / "f").write_text("x"), [
         "phantom", "-o", str(d / "f"), "--voxel", "2", "--no-progress"])[1]),
-    Case("phantom --levels '[/x]'", _cli("phantom", "-o", "{d}/ph", "--levels", "[/x]",
+    Case("phantom --level '[/x]'", _cli("phantom", "-o", "{d}/ph", "--level", "[/x]",
                                          "--no-progress")),
 ]
 

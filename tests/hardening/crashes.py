@@ -16,7 +16,7 @@ from corpus import RECORD, TODAY
 
 __all__ = ["CRASH_SCENARIOS"]
 
-_PHANTOM = ["--voxel", "2", "--levels", "T12-L1", "--no-soft-tissue", "--no-progress"]
+_PHANTOM = ["--voxel", "2", "--level", "T12-L1", "--no-soft-tissue", "--no-progress"]
 
 
 def _phantom_force(folder: Path) -> dict:

@@ -20,7 +20,7 @@ def test_phantom_writes_a_case_folder(tmp_path):
             "phantom",
             "-o",
             str(out),
-            "--levels",
+            "--level",
             "T12-L2",
             "--voxel",
             "1.5",
@@ -60,7 +60,7 @@ def test_existing_folder_needs_force(tmp_path):
         "phantom",
         "-o",
         str(out),
-        "--levels",
+        "--level",
         "L1-L1",
         "--voxel",
         "2",
@@ -75,8 +75,8 @@ def test_existing_folder_needs_force(tmp_path):
 
 def test_bad_arguments_exit_2_and_write_nothing(tmp_path):
     cases = [
-        (["--levels", "T9-L1"], "no anatomy table"),
-        (["--levels", "T10"], "--levels must look like"),
+        (["--level", "T9-L1"], "no anatomy table"),
+        (["--level", "L3-T10"], "caudal to cranial"),
         (["--voxel", "0"], "voxel size must be positive"),
         (["--voxel", "-1"], "voxel size must be positive"),
         (["--density", "strong"], "bone density"),

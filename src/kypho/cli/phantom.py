@@ -16,6 +16,7 @@ from kypho.cli.app import (
     progress_bar,
     safe_text,
 )
+from kypho.cli.options import levels_of
 
 #: Largest --noise accepted, HU (model choice: 1000 HU of noise already hides bone in air).
 MAX_NOISE_HU = 1000.0
@@ -23,22 +24,13 @@ MAX_NOISE_HU = 1000.0
 __all__ = ["phantom"]
 
 
-def _parse_levels(text: str) -> tuple[str, str]:
-    from kypho.errors import InvalidParameterError
-
-    first, sep, last = text.partition("-")
-    if not sep or not first.strip() or not last.strip():
-        raise InvalidParameterError(f"--levels must look like T10-L3, got {text!r}")
-    return first.strip(), last.strip()
-
-
 @app.command()
 @handle_errors
 def phantom(
     out: Path = typer.Option(..., "-o", "--out", help="Case folder to write."),
-    levels: str = typer.Option(
-        "T10-L3", help="First and last level, e.g. T10-L3 (T10-L5 available)."
-    ),
+    level: list[str] | None = typer.Option(
+        None, "--level", help="Levels to build, a range like every command's --level "
+        "(default T10-L3; T10-L5 available)."),
     voxel: float = typer.Option(0.5, help="Isotropic voxel size in mm."),
     density: str = typer.Option("normal", help="Bone density: normal, osteopenic or osteoporotic."),
     fracture: list[str] = typer.Option(
@@ -73,7 +65,8 @@ def phantom(
         raise InputFileError(f"{out}: folder exists and is not empty (use --force)")
     check_range(noise, "--noise", 0.0, MAX_NOISE_HU, unit="HU")
     seed = parse_seed(seed)
-    first, last = _parse_levels(levels)
+    built = levels_of(level) or ("T10", "L3")
+    first, last = built[0], built[-1]
     spec = PhantomSpec(
         first_level=first,
         last_level=last,

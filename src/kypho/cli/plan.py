@@ -23,16 +23,15 @@ from kypho.cli.options import (
 __all__ = ["plan_command", "rehearse_command"]
 
 
-def _point(text: str, what: str) -> tuple[float, float, float]:
-    from kypho.errors import InvalidParameterError
+#: Largest distance of a point given by hand from the scanner's origin (mm): model choice,
+#: beyond any CT's field of view.
+MAX_POINT_MM = 5000.0
 
-    try:
-        vals = [float(x) for x in text.replace(" ", "").split(",")]
-    except ValueError:
-        vals = []
-    if len(vals) != 3 or not all(abs(v) < 1e5 for v in vals):
-        raise InvalidParameterError(f"{what} must be three numbers x,y,z (RAS mm), got {text!r}")
-    return (vals[0], vals[1], vals[2])
+
+def _point(text: str, what: str) -> tuple[float, float, float]:
+    from kypho.core.params import parse_point
+
+    return parse_point(text, what, MAX_POINT_MM)  # type: ignore[return-value]
 
 
 def _mm(x: float | None) -> str:

@@ -23,17 +23,15 @@ from kypho.cli.options import (
 __all__ = ["simulate_command"]
 
 
-def _parse_tip(text: str) -> tuple[float, float, float]:
-    from kypho.errors import InvalidParameterError
+#: Largest distance of a trocar tip given by hand from the scanner's origin (mm): model
+#: choice, beyond any CT's field of view.
+MAX_TIP_MM = 5000.0
 
-    parts = [p for p in text.replace(";", ",").split(",") if p.strip()]
-    try:
-        vals = tuple(float(p) for p in parts)
-    except ValueError:
-        vals = ()
-    if len(vals) != 3 or not all(abs(v) < 1e5 for v in vals):
-        raise InvalidParameterError(f"--tip must be R,A,S in mm (e.g. 4.5,12,30), got {text!r}")
-    return vals  # type: ignore[return-value]
+
+def _parse_tip(text: str) -> tuple[float, float, float]:
+    from kypho.core.params import parse_point
+
+    return parse_point(text, "--tip", MAX_TIP_MM)  # type: ignore[return-value]
 
 
 @app.command("simulate")
