@@ -212,3 +212,19 @@ def test_report_section(plan, patient):
     bare = aftercare_section(plan)
     assert len(bare.figures) == 1 and bare.figures[0].caption.startswith("After-care timeline")
     assert "No walks logged" in bare.html
+
+
+def test_records_are_written_in_the_envelope_and_version_1_is_still_read(patient):
+    import json
+
+    from kypho.aftercare.store import PatientRecord
+
+    text = record_to_json(PatientRecord(patient))
+    doc = json.loads(text)
+    assert doc["format"] == "kypho.aftercare-record/2" and "not a medical device" in doc["disclaimer"]
+    legacy = {k: v for k, v in doc.items() if k not in ("kypho_version", "disclaimer")}
+    legacy["format"] = "kypho-aftercare-patient/1"
+    back = record_from_json(json.dumps(legacy))
+    assert back.patient.patient_id == patient.patient_id
+    with pytest.raises(FormatError, match="'format' must be"):
+        record_from_json(json.dumps({**doc, "format": "kypho.plan/2"}))

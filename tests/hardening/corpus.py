@@ -421,7 +421,7 @@ def _with(path: str, value) -> Callable[[dict, Path], dict]:
 
 
 def _big_int_case(doc, folder):
-    return json.dumps(doc).replace('"kypho_case": 1', '"kypho_case": ' + "9" * 5000).encode()
+    return json.dumps({**doc, "format": "@"}).replace('"@"', "9" * 5000).encode()
 
 
 def _truth(text: bytes) -> Callable[[dict, Path], dict]:
@@ -661,7 +661,10 @@ CASES: list[Case] = [
          message=r"metadata"),
     Case("case.json metadata is a string", _case_folder(_with("metadata", "x"))),
     Case("case.json name is a list", _case_folder(_with("name", ["x"]))),
-    Case("case.json kypho_case = true", _case_folder(_with("kypho_case", True))),
+    Case("case.json format = true", _case_folder(_with("format", True))),
+    Case("case.json legacy kypho_case = true", _case_folder(
+        lambda doc, f: {**{k: v for k, v in doc.items() if k != "format"},
+                        "kypho_case": True})),
     Case("case.json 5000-digit integer", _case_folder(_big_int_case)),
     Case("case.json UTF-16", _case_folder(
         lambda doc, f: json.dumps(doc).encode("utf-16"))),

@@ -161,7 +161,7 @@ def test_case_folder_round_trip(tmp_path, h):
         "case.json", "ct.nii.gz", "labels.nii.gz", "tissue.nii.gz", "truth.json",
     ]  # fmt: skip
     doc = json.loads((folder / "case.json").read_text())
-    assert doc["kypho_case"] == 1 and doc["name"] == "phantom-1"
+    assert doc["format"] == "kypho.case/2" and doc["name"] == "phantom-1"
     assert doc["metadata"] == {"seed": 7, "spacing": [0.5, 0.5]}
     back = load_case(folder)
     assert back.name == "phantom-1" and back.levels == ("T12", "L1")
@@ -217,10 +217,13 @@ def test_unserialisable_metadata(tmp_path, h):
     ("doc", "error", "match"),
     [
         ("{not json", FormatError, "JSON"),
-        ('{"name": "x"}', FormatError, "kypho_case"),
+        ('{"name": "x"}', FormatError, "not a kypho case file"),
         ('{"kypho_case": 99, "files": {"ct": "ct.nii.gz"}}', UnsupportedFormatError, "version 99"),
         ('{"kypho_case": 1, "files": {"ct": "../ct.nii.gz"}}', FormatError, "inside the case"),
         ('{"kypho_case": 1, "files": {"ct": "gone.nii.gz"}}', InputFileError, r"gone\.nii\.gz"),
+        ('{"format": "kypho.case/9", "files": {"ct": "ct.nii.gz"}}', FormatError,
+         r"format 'kypho\.case/9'; expected 'kypho\.case/2'"),
+        ('{"format": "kypho.case/2", "files": {"ct": null}}', FormatError, r"files\.ct"),
     ],
 )
 def test_bad_case_json(tmp_path, doc, error, match):

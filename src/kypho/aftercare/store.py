@@ -28,6 +28,7 @@ from kypho.aftercare.errors import AftercareInputError
 from kypho.aftercare.followup import QuestionnaireAnswer
 from kypho.aftercare.walking import WalkEntry
 from kypho.core.atomic import write_text_atomic
+from kypho.core.outputs import envelope
 from kypho.core.params import parse_date
 from kypho.core.reading import decode_text, loads_json, read_bytes_bounded, validate_json
 from kypho.errors import FormatError, InputFileError, InvalidParameterError, KyphoError
@@ -36,6 +37,7 @@ __all__ = [
     "LOCK_TIMEOUT_S",
     "MAX_RECORD_BYTES",
     "RECORD_FORMAT",
+    "RECORD_FORMAT_VERSION",
     "RECORD_JSON_SCHEMA",
     "JsonPatientStore",
     "PatientRecord",
@@ -44,7 +46,11 @@ __all__ = [
     "record_to_json",
 ]
 
-RECORD_FORMAT = "kypho-aftercare-patient/1"
+#: Layout version of a stored record (``"format": "kypho.aftercare-record/2"``, kypho's
+#: envelope); version 1 (``"kypho-aftercare-patient/1"``) is still read.
+RECORD_FORMAT_VERSION = 2
+RECORD_FORMAT = f"kypho.aftercare-record/{RECORD_FORMAT_VERSION}"
+_LEGACY_RECORD_FORMAT = "kypho-aftercare-patient/1"
 
 
 @dataclass(frozen=True)
@@ -96,8 +102,7 @@ class PatientStore(Protocol):
 def record_to_json(record: PatientRecord) -> str:
     """The record as JSON text (stable key order, so equal records give equal text)."""
     p = record.patient
-    data: dict[str, Any] = {
-        "format": RECORD_FORMAT,
+    data: dict[str, Any] = envelope("aftercare-record", RECORD_FORMAT_VERSION, {
         "patient": {
             "patient_id": p.patient_id,
             "surgery": p.surgery.isoformat(),
@@ -114,7 +119,7 @@ def record_to_json(record: PatientRecord) -> str:
                   for w in record.walks],
         "answers": [{"time_point": a.time_point, "date": a.on.isoformat(),
                      "scores": dict(sorted(a.scores.items()))} for a in record.answers],
-    }
+    })
     return json.dumps(data, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
 
 
@@ -128,7 +133,9 @@ RECORD_JSON_SCHEMA: dict[str, Any] = {
     "additionalProperties": False,
     "required": ["format", "patient"],
     "properties": {
-        "format": {"const": RECORD_FORMAT},
+        "format": {"enum": [RECORD_FORMAT, _LEGACY_RECORD_FORMAT]},
+        "kypho_version": {"type": "string"},
+        "disclaimer": {"type": "string"},
         "patient": {
             "type": "object",
             "additionalProperties": False,
@@ -170,7 +177,8 @@ def record_from_json(text: str, *, source: str = "<json>",
     """
     where = f"patient record {source}"
     data = loads_json(text, where)
-    if not isinstance(data, Mapping) or data.get("format") != RECORD_FORMAT:
+    if not isinstance(data, Mapping) or data.get("format") not in (RECORD_FORMAT,
+                                                                   _LEGACY_RECORD_FORMAT):
         raise FormatError(f"{where}: 'format' must be {RECORD_FORMAT!r}")
     validate_json(data, RECORD_JSON_SCHEMA, where)
     try:

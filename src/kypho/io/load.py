@@ -6,7 +6,7 @@ folder holding ``case.json``).
 
 A case folder holds::
 
-    case.json       {"kypho_case": 1, "name", "metadata", "files": {...}, "levels"}
+    case.json       {"format": "kypho.case/2", "name", "metadata", "files": {...}, "levels"}
     ct.nii.gz       the CT in HU
     labels.nii.gz   vertebra labels, kypho ids, with a label table of level names (optional)
     tissue.nii.gz   a phantom's tissue classes (optional)
@@ -27,6 +27,7 @@ import numpy as np
 from kypho.core.atomic import write_text_atomic
 from kypho.core.case import Case
 from kypho.core.levels import LEVEL_IDS, TOTALSEGMENTATOR_V2_IDS, VERSE_IDS, parse_level
+from kypho.core.outputs import envelope, open_envelope
 from kypho.core.reading import read_json, validate_json
 from kypho.core.volume import LabelMap, Volume, check_same_grid
 from kypho.errors import (
@@ -65,8 +66,9 @@ __all__ = [
 
 LabelScheme = Literal["auto", "kypho", "totalsegmentator", "verse"]
 
-#: Version written to ``case.json`` as ``"kypho_case"``.
-CASE_FORMAT_VERSION = 1
+#: Layout version of ``case.json`` (``"format": "kypho.case/2"``, kypho's envelope; version 1
+#: wrote ``"kypho_case": 1`` and is still read).
+CASE_FORMAT_VERSION = 2
 
 #: File name of each part of a case folder.
 CASE_FILES: dict[str, str] = {
@@ -77,14 +79,17 @@ CASE_FILES: dict[str, str] = {
 }
 _CASE_JSON = "case.json"
 
-#: JSON schema of ``case.json`` (format version 1).  ``metadata`` is free-form but must be an
-#: object; every ``files`` entry a file name (or null for "none").
+#: JSON schema of ``case.json`` (format version 2; a version 1 file is read as version 2).
+#: ``metadata`` is free-form but must be an object; every ``files`` entry a file name (or null
+#: for "none").
 CASE_JSON_SCHEMA: dict[str, Any] = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
     "type": "object",
-    "required": ["kypho_case", "files"],
+    "required": ["format", "files"],
     "properties": {
-        "kypho_case": {"const": CASE_FORMAT_VERSION},
+        "format": {"const": f"kypho.case/{CASE_FORMAT_VERSION}"},
+        "kypho_version": {"type": "string"},
+        "disclaimer": {"type": "string"},
         "name": {"type": ["string", "null"]},
         "metadata": {"type": ["object", "null"]},
         "files": {
@@ -312,16 +317,16 @@ def _read_case_folder(
 
     index = folder / _CASE_JSON
     doc = read_json(index, what="case file")
-    if not isinstance(doc, dict) or "kypho_case" not in doc:
-        raise FormatError(f"{index}: not a kypho case file (no 'kypho_case' field)")
-    version = doc["kypho_case"]
-    if isinstance(version, int) and not isinstance(version, bool) and version != (
-        CASE_FORMAT_VERSION
-    ):
-        raise UnsupportedFormatError(
-            f"{index}: case format version {version!r}; this kypho reads "
-            f"version {CASE_FORMAT_VERSION}"
-        )
+    if isinstance(doc, dict) and "kypho_case" in doc and "format" not in doc:
+        version = doc["kypho_case"]
+        if version != 1 or isinstance(version, bool):
+            raise UnsupportedFormatError(
+                f"{index}: case format version {version!r}; this kypho reads version 1 "
+                f"(\"kypho_case\") and \"kypho.case/{CASE_FORMAT_VERSION}\""
+            )
+        doc = {k: v for k, v in doc.items() if k != "kypho_case"}
+        doc["format"] = f"kypho.case/{CASE_FORMAT_VERSION}"
+    doc = open_envelope(doc, "case", (CASE_FORMAT_VERSION,), source=str(index))
     validate_json(doc, CASE_JSON_SCHEMA, index)
     files = doc["files"]
 
@@ -441,15 +446,14 @@ def _case_documents(case: Case, compress: bool = True) -> tuple[str, dict[str, s
         files["tissue"] = name("tissue")
     if case.truth is not None:
         files["truth"] = name("truth")
-    doc = {
-        "kypho_case": CASE_FORMAT_VERSION,
+    doc = envelope("case", CASE_FORMAT_VERSION, {
         "name": case.name,
         "metadata": dict(case.metadata),
         "files": files,
         "levels": list(labelled_levels(case.labels)),
         "coordinates": "RAS+ mm; images are NIfTI with sform = qform (see "
         "docs/coordinate-systems.md)",
-    }
+    })
     try:
         text = json.dumps(doc, indent=2, default=_json_default, allow_nan=False)
     except (TypeError, ValueError) as exc:
