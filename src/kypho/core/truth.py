@@ -9,7 +9,6 @@ The JSON form (``truth.json`` in a case folder) is :meth:`PhantomTruth.to_dict`.
 
 from __future__ import annotations
 
-import json
 from dataclasses import MISSING, asdict, dataclass, field, fields
 from enum import IntEnum
 from pathlib import Path
@@ -19,6 +18,7 @@ from kypho.core.breaks import BREAK_LOCATIONS, CorticalBreak
 
 __all__ = [
     "MORPHOMETRY_POINTS",
+    "TRUTH_FORMAT_VERSION",
     "TRUTH_JSON_SCHEMA",
     "CorticalBreak",
     "FractureType",
@@ -154,7 +154,10 @@ class PhantomTruth:
         )
 
     def to_json(self) -> str:
-        return json.dumps(self.to_dict(), indent=2)
+        """``truth.json``: :meth:`to_dict` in kypho's envelope (``"kypho.phantom-truth/1"``)."""
+        from kypho.core.outputs import dumps, envelope
+
+        return dumps(envelope("phantom-truth", TRUTH_FORMAT_VERSION, self.to_dict()))
 
     @classmethod
     def read(cls, path: str | Path) -> PhantomTruth:
@@ -163,7 +166,7 @@ class PhantomTruth:
         from kypho.core.reading import read_json
 
         doc = read_json(path, what="phantom truth file", schema=TRUTH_JSON_SCHEMA)
-        return cls.from_dict(doc)
+        return cls.from_dict({k: v for k, v in doc.items() if k not in _ENVELOPE_KEYS})
 
 
 # ------------------------------------------------------------------------------------------------
@@ -209,8 +212,19 @@ _PEDICLE = _object_schema(PedicleTruth, {})
 _VERTEBRA = _object_schema(
     VertebraTruth, {"tuple[PedicleTruth, ...]": _PEDICLE, "tuple[CorticalBreak, ...]": _BREAK}
 )
-#: JSON schema of ``truth.json`` (:meth:`PhantomTruth.to_dict`).
+#: Layout version of ``truth.json`` (``"format": "kypho.phantom-truth/1"``; files written
+#: before the envelope, without ``format``, are still read).
+TRUTH_FORMAT_VERSION = 1
+_ENVELOPE_KEYS = ("format", "kypho_version", "disclaimer")
+_TRUTH_OBJECT = _object_schema(PhantomTruth, {"tuple[VertebraTruth, ...]": _VERTEBRA})
+#: JSON schema of ``truth.json`` (:meth:`PhantomTruth.to_json`).
 TRUTH_JSON_SCHEMA: dict[str, Any] = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
-    **_object_schema(PhantomTruth, {"tuple[VertebraTruth, ...]": _VERTEBRA}),
+    **_TRUTH_OBJECT,
+    "properties": {
+        **_TRUTH_OBJECT["properties"],
+        "format": {"const": f"kypho.phantom-truth/{TRUTH_FORMAT_VERSION}"},
+        "kypho_version": {"type": "string"},
+        "disclaimer": {"type": "string"},
+    },
 }

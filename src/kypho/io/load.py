@@ -476,7 +476,7 @@ def _write_parts(case: Case, folder: Path, files: dict[str, str]) -> None:
             label_names={i: names.get(i, f"tissue_{i}") for i in sorted(present) if i != 0},
         )
     if case.truth is not None:
-        write_text_atomic(folder / files["truth"], case.truth.to_json() + "\n")
+        write_text_atomic(folder / files["truth"], case.truth.to_json())
 
 
 def _all_case_file_names() -> list[str]:
