@@ -119,3 +119,24 @@ def test_unlabelled_level_and_missing_labels(case):
 
     with pytest.raises(NoLabelsError, match="TotalSegmentator"):
         SpineAnatomy(replace(case, labels=None))
+
+
+def test_the_shared_anatomy_lives_and_dies_with_its_case():
+    """SpineAnatomy.of keeps the anatomy on the case: no table keeps old cases alive, a pickled
+    case travels without it, and a replaced case starts afresh."""
+    import gc
+    import pickle
+    import weakref
+    from dataclasses import replace
+
+    case = make_phantom(PhantomSpec(first_level="L1", last_level="L2", voxel_mm=2.0,
+                                    soft_tissue=False))
+    spine = SpineAnatomy.of(case)
+    assert spine.vertebra("L1").measured
+    copy = pickle.loads(pickle.dumps(case))
+    assert copy.levels == case.levels and SpineAnatomy.of(copy) is not spine
+    assert SpineAnatomy.of(replace(case, name="other")) is not spine
+    ref = weakref.ref(case)
+    del case, spine, copy
+    gc.collect()
+    assert ref() is None

@@ -19,7 +19,6 @@ never looked at (``tests/test_project.py`` checks the source tree).
 from __future__ import annotations
 
 import threading
-import weakref
 from collections.abc import Callable
 from functools import cached_property
 from typing import Any, ClassVar, Literal, TypeVar
@@ -226,8 +225,11 @@ class SpineAnatomy:
         The case has no label map, or it holds no vertebra.
     """
 
-    _by_case: ClassVar[weakref.WeakKeyDictionary[Case, SpineAnatomy]] = weakref.WeakKeyDictionary()
-    _by_case_lock: ClassVar[threading.Lock] = threading.Lock()
+    #: Name under which :meth:`of` keeps a case's anatomy in the case object itself, so both
+    #: are collected together (a weak-keyed table would keep every case alive: the anatomy
+    #: refers to its case).
+    _SLOT: ClassVar[str] = "_kypho_anatomy"
+    _of_lock: ClassVar[threading.Lock] = threading.Lock()
 
     def __init__(self, case: Case) -> None:
         if case.labels is None:
@@ -246,13 +248,16 @@ class SpineAnatomy:
 
     @classmethod
     def of(cls, case: Case) -> SpineAnatomy:
-        """The anatomy of ``case``, shared by every caller holding the same case object."""
-        with cls._by_case_lock:
-            found = cls._by_case.get(case)
-        if found is None:
-            found = cls(case)
-            with cls._by_case_lock:
-                found = cls._by_case.setdefault(case, found)
+        """The anatomy of ``case``, shared by every caller holding the same case object.
+
+        It is kept on the case object (like a cached property), so it lives as long as the
+        case; :func:`dataclasses.replace` makes a new case with no anatomy yet.
+        """
+        with cls._of_lock:
+            found = case.__dict__.get(cls._SLOT)
+            if found is None:
+                found = cls(case)
+                case.__dict__[cls._SLOT] = found
         return found
 
     def __repr__(self) -> str:

@@ -59,6 +59,17 @@ class Case:
         """Labelled vertebral levels, cranial to caudal (empty without labels)."""
         return self.labels.levels if self.labels is not None else ()
 
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickled (e.g. for a worker process) without the anatomy measured on it: it is
+        measured again where needed."""
+        state = {k: v for k, v in self.__dict__.items() if not k.startswith("_kypho_")}
+        state["metadata"] = dict(self.metadata)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        object.__setattr__(self, "metadata", MappingProxyType(dict(state["metadata"])))
+
     def with_labels(self, labels: LabelMap) -> Case:
         """A copy of this case with ``labels`` (checked against the CT's grid)."""
         return replace(self, labels=labels)
