@@ -296,7 +296,7 @@ def plan_level(
     NotMeasurableError
         The level is cut by the scan's edge or its pedicles cannot be found.
     """
-    spec = (spec or PlanSpec()).with_(**changes) if changes else (spec or PlanSpec())
+    spec = (spec or PlanSpec()).with_(**changes)
     report = progress or (lambda f, m: None)
     level = parse_level(level)
     spine = anatomy if anatomy is not None else SpineAnatomy.of(case)

@@ -50,4 +50,4 @@ class PlanSpec:
 
     def with_(self, **changes: Any) -> PlanSpec:
         """A copy with some options changed (validated again)."""
-        return replace(self, **changes)
+        return replace(self, **changes) if changes else self
