@@ -572,6 +572,33 @@ def _cli(*args: str) -> Callable:
 
 _CHECK = ["aftercare", "check", "--surgery", SURGERY, "--discharge", DISCHARGE, *_T]
 
+def _phantom_folder(d: Path) -> Path:
+    """A small phantom case folder (2 mm voxels, T12-L2, fractured L1) for the stage commands."""
+    from kypho.io import save_case
+    from kypho.phantom import FractureSpec, PhantomSpec, make_phantom
+
+    case = make_phantom(PhantomSpec(first_level="T12", last_level="L2", voxel_mm=2.0,
+                                    soft_tissue=False,
+                                    fractures=(FractureSpec("L1", "wedge", grade=2),)))
+    return save_case(case, d / "case")
+
+
+def _stage(*args: str, out_file: bool = False) -> Callable:
+    """A stage command on :func:`_phantom_folder`; with ``out_file`` its ``-o`` names a file."""
+
+    def build(d: Path) -> list[str]:
+        folder = _phantom_folder(d)
+        if out_file:
+            (d / "out").write_text("keep me")
+        return [a.replace("{case}", str(folder)).replace("{d}", str(d)) for a in args]
+
+    return build
+
+
+def _kept(f: Path, runs: list[dict]) -> str | None:
+    return "data loss" if (f / "out").read_text() != "keep me" else None
+
+
 # ------------------------------------------------------------------------------------------------
 # The corpus
 
@@ -778,6 +805,31 @@ CASES: list[Case] = [
         "phantom", "-o", str(d / "f"), "--voxel", "2", "--no-progress"])[1]),
     Case("phantom --level '[/x]'", _cli("phantom", "-o", "{d}/ph", "--level", "[/x]",
                                          "--no-progress")),
+    # --- stage commands (plan, rehearse, simulate, assess, fluoro) ------------------------------
+    Case("plan -o names an existing file", _stage("plan", "{case}", "--level", "L1", "-o",
+                                                  "{d}/out", "--no-progress", out_file=True),
+         check=_kept, message="is a file, not a folder"),
+    Case("rehearse -o below a file", _stage("rehearse", "{case}", "--level", "L1", "-o",
+                                            "{d}/out/sub", "--no-progress", out_file=True),
+         check=_kept, message="is a file, not a folder"),
+    Case("simulate -o names an existing file", _stage(
+        "simulate", "{case}", "--level", "L1", "-o", "{d}/out", "--no-progress", out_file=True),
+        check=_kept, message="is a file, not a folder"),
+    Case("assess -o names an existing file", _stage(
+        "assess", "{case}", "-o", "{d}/out", "--no-progress", out_file=True),
+        check=_kept, message="is a file, not a folder"),
+    Case("rehearse --step 1e-6", _stage("rehearse", "{case}", "--level", "L1", "--step", "1e-6",
+                                        "-o", "{d}/r", "--no-progress"), message="--step"),
+    Case("rehearse --entry 1e9 mm away", _stage(
+        "rehearse", "{case}", "--level", "L1", "--entry", "1e9,0,0", "--target", "0,0,0",
+        "-o", "{d}/r", "--no-progress"), message=r"--entry \(x\)"),
+    Case("simulate --seed -1", _stage("simulate", "{case}", "--level", "L1", "--seed", "-1",
+                                      "-o", "{d}/s", "--no-progress"), message="seed"),
+    Case("fluoro --size 50000", _stage("fluoro", "{case}", "--size", "50000", "-o", "{d}/f"),
+         message="16-2048 pixels"),
+    Case("plan --level L5 (not labelled)", _stage("plan", "{case}", "--level", "L5", "-o",
+                                                  "{d}/p", "--no-progress"),
+         message="not labelled"),
 ]
 
 

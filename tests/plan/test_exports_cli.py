@@ -129,3 +129,10 @@ def test_cli_plan_and_rehearse(phantom_fractured, tmp_path):
     assert json.loads((tmp_path / "r" / "summary.json").read_text())["shots"] > 0
     r3 = runner.invoke(app, ["plan", str(folder), "--level", "L5"])
     assert r3.exit_code == 2 and "not labelled" in r3.output
+
+
+def test_a_rehearsal_with_too_many_steps_is_refused_before_rendering(phantom_fractured, plan_l1):
+    from kypho.errors import InvalidParameterError
+
+    with pytest.raises(InvalidParameterError, match="over the 500 allowed"):
+        rehearse(phantom_fractured, plan_l1.paths[0], step_mm=0.01)

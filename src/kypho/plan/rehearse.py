@@ -34,6 +34,7 @@ from kypho.plan.margins import evaluate_path
 from kypho.plan.paths import TrocarPath
 
 __all__ = [
+    "MAX_STEPS",
     "REHEARSAL_FILES",
     "REHEARSE_FORMAT_VERSION",
     "Rehearsal",
@@ -51,6 +52,9 @@ Progress = Callable[[float, str], None]
 #: Depth (mm) behind the docking point where the rehearsal starts (tip in the soft tissue).
 #: **Model choice**.
 START_BEHIND_MM = 10.0
+#: Most steps a rehearsal renders (two frames each): a time budget, model choice (an 80 mm
+#: path at the CLI's finest 0.5 mm step is 180 steps).
+MAX_STEPS = 500
 #: Detector field (mm) of the rehearsal frames: a magnified field centred on the level.
 #: **Model choice** (C-arms offer magnification modes; no device figure cited).
 FIELD_MM = 160.0
@@ -147,6 +151,12 @@ def rehearse(
     entry = np.asarray(path.entry_ras_mm)
     d = path.direction_ras
     length = path.bone_length_mm
+    n_steps = (length + START_BEHIND_MM) / step_mm
+    if not np.isfinite(n_steps) or n_steps > MAX_STEPS:
+        raise InvalidParameterError(
+            f"a rehearsal of {length + START_BEHIND_MM:.0f} mm in steps of {step_mm:g} mm would "
+            f"take {n_steps:.3g} steps, over the {MAX_STEPS} allowed: use a longer step"
+        )
     depths = [*list(np.arange(-START_BEHIND_MM, length, step_mm)), length]
     zoom = Detector(size, size, FIELD_MM, FIELD_MM)
     ap = view_for_level(case, path.level, "ap", anatomy=spine, detector=zoom)
