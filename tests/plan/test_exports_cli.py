@@ -6,6 +6,7 @@ import json
 
 import jsonschema
 import numpy as np
+import pytest
 from typer.testing import CliRunner
 
 from kypho.plan import read_plan_json, rehearse, to_slicer_markups, write_plan_json, write_rehearsal
