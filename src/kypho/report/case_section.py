@@ -12,7 +12,7 @@ from kypho.core.levels import LEVEL_IDS
 from kypho.core.reslice import Plane, plane_through, reslice
 from kypho.report import Figure, Section, figure_from_matplotlib
 
-__all__ = ["case_section", "level_centroids_ras_mm", "slice_figure"]
+__all__ = ["case_section", "slice_figure"]
 
 #: Display window for bone on CT, HU (a common "bone window": centre 400, width 1800).
 BONE_WINDOW_HU = (-500.0, 1300.0)
@@ -20,48 +20,23 @@ BONE_WINDOW_HU = (-500.0, 1300.0)
 CROP_MARGIN_MM = 40.0
 
 
-def level_centroids_ras_mm(
-    case: Case, *, body_only: bool = False
-) -> dict[str, NDArray[np.float64]]:
-    """Centroid (RAS+ mm) of every labelled level, or of its body part with ``body_only``.
-
-    ``body_only`` is a picture-making heuristic (the voxels anterior of the level's centroid),
-    not the assessment's body segmentation.
-    """
-    if case.labels is None:
-        return {}
-    from scipy import ndimage
-
-    data = case.labels.data
-    boxes = ndimage.find_objects(data) if data.min() >= 0 else []
-    out: dict[str, NDArray[np.float64]] = {}
-    for level in case.labels.levels:
-        lid = LEVEL_IDS[level]
-        box = boxes[lid - 1] if lid - 1 < len(boxes) else None
-        # Only the level's bounding box is scanned: the full grid holds 100+ million voxels.
-        sub = data[box] == lid if box is not None else data == lid
-        offset = np.array([s.start for s in box]) if box is not None else np.zeros(3)
-        ijk = np.asarray(ndimage.center_of_mass(sub)) + offset
-        out[level] = case.labels.ijk_to_ras(ijk)
-        if body_only:
-            # The vertebral body is the part anterior of the whole vertebra's centroid (the
-            # posterior elements pull that centroid back to about the posterior wall).
-            idx = np.argwhere(sub) + offset
-            ras = case.labels.ijk_to_ras(idx.astype(float))
-            front = ras[ras[:, 1] > out[level][1]]
-            if len(front):
-                out[level] = front.mean(axis=0)
-    return out
-
-
 def _spine_curve(case: Case) -> tuple[NDArray[np.float64], NDArray[np.float64] | None]:
-    """A point on the spine and the centroid curve the slices follow (None without labels)."""
-    cents = level_centroids_ras_mm(case, body_only=True)
-    if cents:
-        curve = np.stack(list(cents.values()))
-        return np.median(curve, axis=0), curve
-    centre_ijk = (np.asarray(case.volume.shape) - 1) / 2
-    return case.volume.ijk_to_ras(centre_ijk), None
+    """A point on the spine and the curve the slices follow (None without labels): each level's
+    body centroid as the anatomy layer measures it (its whole label's centroid where the body
+    is not measurable)."""
+    if case.labels is None or not case.labels.levels:
+        centre_ijk = (np.asarray(case.volume.shape) - 1) / 2
+        return case.volume.ijk_to_ras(centre_ijk), None
+    from kypho.anatomy import SpineAnatomy
+
+    spine = SpineAnatomy.of(case)
+    points = []
+    for lv in spine.levels:
+        v = spine.vertebra(lv)
+        points.append(np.asarray(v.frame.origin_ras_mm) if v.measured
+                      else spine.centroids_ras_mm[lv])
+    curve = np.stack(points)
+    return np.median(curve, axis=0), curve
 
 
 def slice_figure(
