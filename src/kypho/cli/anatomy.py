@@ -18,6 +18,7 @@ from kypho.cli.options import (
     levels_of,
     load,
     out_option,
+    report_written,
 )
 
 __all__ = ["anatomy_command"]
@@ -77,6 +78,5 @@ def anatomy_command(
                 f"{v.morphometry.wedge_angle_deg:.1f} deg, trabecular "
                 f"{v.trabecular.mean_hu or float('nan'):.0f} HU",
                 highlight=False, markup=False)
-        out_console.print("Wrote " + ", ".join(str(p) for p in paths.values()), highlight=False,
-                          markup=False, soft_wrap=True)
+        report_written(paths.values())
     err_console.print(f"[dim]{DISCLAIMER}[/]")

@@ -17,6 +17,7 @@ from kypho.cli.options import (
     ProgressOpt,
     load,
     out_option,
+    report_written,
 )
 
 __all__ = ["assess_command"]
@@ -104,7 +105,5 @@ def assess_command(
     if png_path is not None:
         written.append(write_bytes_atomic(png_path, sagittal_png(loaded, result)))
     if written:
-        msg = "Wrote " + ", ".join(str(p) for p in written)
-        console = err_console if (as_json or csv_stdout) else out_console
-        console.print(msg, highlight=False, soft_wrap=True, markup=False)
+        report_written(written, to_stderr=as_json or csv_stdout)
     err_console.print(f"[dim]{DISCLAIMER}[/]")

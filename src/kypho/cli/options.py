@@ -15,6 +15,7 @@ help texts cannot drift apart.  Importing this module loads typer only.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -34,6 +35,7 @@ __all__ = [
     "levels_of",
     "load",
     "out_option",
+    "report_written",
 ]
 
 CaseArg = Annotated[
@@ -72,15 +74,21 @@ def out_option(what: str, default: Path | None = None) -> object:
                         show_default=default is not None)
 
 
-def levels_of(values: list[str] | None, *, one: bool = False) -> tuple[str, ...]:
+def levels_of(
+    values: list[str] | None, *, one: bool = False, required: bool = False
+) -> tuple[str, ...]:
     """The levels named by repeated ``--level`` values (ranges and lists expanded).
 
-    With ``one``, exactly one level must be named.
+    With ``one``, exactly one level must be named; with ``required``, at least one.
     """
     from kypho.core.levels import parse_levels
     from kypho.errors import InvalidParameterError
 
     if not values:
+        if required or one:
+            raise InvalidParameterError(
+                "--level is required (e.g. --level L1" + ("" if one else " or --level T12-L1")
+                + ")")
         return ()
     levels = parse_levels(values)
     if one and len(levels) != 1:
@@ -88,6 +96,15 @@ def levels_of(values: list[str] | None, *, one: bool = False) -> tuple[str, ...]
             f"--level: name exactly one level here, got {', '.join(levels)}"
         )
     return levels
+
+
+def report_written(paths: Iterable[Path], *, to_stderr: bool = False) -> None:
+    """One line naming the files a command wrote (user paths made safe for the terminal)."""
+    from kypho.cli.app import err_console, out_console, safe_text
+
+    console = err_console if to_stderr else out_console
+    console.print("Wrote " + ", ".join(safe_text(p) for p in paths), highlight=False,
+                  markup=False, soft_wrap=True)
 
 
 def load(case: Path, labels: Path | None = None, labels_scheme: str = "auto") -> Case:

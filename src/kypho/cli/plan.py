@@ -18,6 +18,7 @@ from kypho.cli.options import (
     levels_of,
     load,
     out_option,
+    report_written,
 )
 
 __all__ = ["plan_command", "rehearse_command"]
@@ -58,14 +59,11 @@ def plan_command(
     import json
 
     from kypho.core.outputs import envelope, output_folder
-    from kypho.errors import InvalidParameterError
     from kypho.plan import PlanSpec, plan_level
     from kypho.plan.markups import PLAN_FORMAT_VERSION, plan_to_dict
     from kypho.plan.outputs import output_names, write_outputs
 
-    levels = levels_of(level)
-    if not levels:
-        raise InvalidParameterError("--level is required (e.g. --level L1 or --level T12-L1)")
+    levels = levels_of(level, required=True)
     spec = PlanSpec(gauge=gauge, unipedicular=unipedicular, side=side)  # type: ignore[arg-type]
     output_folder(out, output_names(levels), force=force)
     c = load(case, labels, labels_scheme)
@@ -91,8 +89,7 @@ def plan_command(
                     + "; ".join(p.reasons),
                     highlight=False, soft_wrap=True, markup=False,
                 )
-        out_console.print(f"Wrote {', '.join(str(p) for p in paths.values())}", highlight=False,
-                          markup=False, soft_wrap=True)
+        report_written(paths.values())
     err_console.print(f"[dim]{DISCLAIMER}[/]")
 
 
@@ -132,9 +129,7 @@ def rehearse_command(
         write_rehearsal,
     )
 
-    (lv,) = levels_of(level, one=True) or (None,)
-    if lv is None:
-        raise InvalidParameterError("--level is required (e.g. --level L1)")
+    (lv,) = levels_of(level, one=True)
     if side not in ("left", "right"):
         raise InvalidParameterError(f"--side must be left or right, got {side!r}")
     if not 0.5 <= step <= 20.0:
@@ -177,6 +172,5 @@ def rehearse_command(
                f"{rule}"),
             highlight=False, soft_wrap=True, markup=False,
         )
-        out_console.print(f"Wrote {', '.join(str(out / n) for n in REHEARSAL_FILES)}",
-                          highlight=False, markup=False, soft_wrap=True)
+        report_written(out / n for n in REHEARSAL_FILES)
     err_console.print(f"[dim]{DISCLAIMER}[/]")

@@ -18,6 +18,7 @@ from kypho.cli.options import (
     levels_of,
     load,
     out_option,
+    report_written,
 )
 
 __all__ = ["simulate_command"]
@@ -90,9 +91,7 @@ def simulate_command(
     from kypho.sim.pipeline import build_case_model, case_approach, simulate_case
     from kypho.sim.spec import SimulationSpec
 
-    (lv,) = levels_of(level, one=True) or (None,)
-    if lv is None:
-        raise InvalidParameterError("--level is required (e.g. --level L1)")
+    (lv,) = levels_of(level, one=True)
     tech = technique.strip().lower()
     if tech not in ("kyphoplasty", "vertebroplasty", "both"):
         raise InvalidParameterError(
@@ -139,6 +138,5 @@ def simulate_command(
                 f"Ha {s.heights_before_mm[0]:.1f} -> {s.heights_after_mm[0]:.1f} mm; "
                 f"fluoroscopy {r.dose.fluoroscopy_time_s:.0f} s, DAP {r.dose.dap_gy_cm2:.2f} "
                 f"Gy cm2; stop: {s.stop_reason}", highlight=False, soft_wrap=True, markup=False)
-        out_console.print("Wrote " + ", ".join(str(p) for p in paths.values()), highlight=False,
-                          soft_wrap=True, markup=False)
+        report_written(paths.values())
     err_console.print(f"[dim]{DISCLAIMER}[/]")
