@@ -58,6 +58,7 @@ def fluoro(
     from kypho.fluoro.outputs import (
         FLUORO_FORMAT_VERSION,
         fluoro_to_dict,
+        output_names,
         render_view,
         write_outputs,
     )
@@ -66,9 +67,7 @@ def fluoro(
     spec = FluoroSpec(view=view, size=size, energy_kev=energy, bone=bone,  # type: ignore[arg-type]
                       primary_deg=primary, secondary_deg=secondary, outlines=outlines)
     levels = levels_of(level) or (None,)
-    stems = [f"fluoro_{view}" + (f"_{lv}" if lv else "") for lv in levels]
-    names = [f"{s}{ext}" for s in stems for ext in (".png", ".json", ".npy", ".dcm")]
-    output_folder(out, names, force=force)
+    output_folder(out, output_names(view, levels), force=force)
     c = load(case, labels, labels_scheme)
     docs = []
     for lv in levels:

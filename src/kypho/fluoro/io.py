@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
-from kypho.core.atomic import atomic_path
+from kypho.core.atomic import atomic_path, write_bytes_atomic
 from kypho.errors import InvalidParameterError, UnsupportedFormatError
 from kypho.fluoro.display import Bone, to_display
 from kypho.fluoro.dose import Technique
@@ -26,6 +26,8 @@ from kypho.fluoro.render import Frame
 __all__ = [
     "FRAME_SUFFIXES",
     "XA_SOP_CLASS_UID",
+    "dicom_bytes",
+    "npy_bytes",
     "orientation_letters",
     "write_dicom",
     "write_frame",
@@ -62,23 +64,22 @@ def write_png(frame: Frame, path: str | Path, *, bone: Bone = "dark") -> Path:
 
 
 def write_npy(frame: Frame, path: str | Path) -> Path:
-    """Write the float32 line integrals (dimensionless) as .npy."""
-    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
-        np.save(fh, np.asarray(frame.line_integral, dtype=np.float32))
-    return Path(path)
+    """Write the float32 line integrals (dimensionless) as .npy, atomically."""
+    return write_bytes_atomic(path, npy_bytes(frame))
 
 
-def write_dicom(
+def dicom_bytes(
     frame: Frame,
-    path: str | Path,
     *,
     bone: Bone = "dark",
     technique: Technique | None = None,
     patient_name: str = "KYPHO^SIMULATION",
     patient_id: str = "KYPHO",
     series_description: str = "",
-) -> Path:
-    """Write a DICOM XA file with positioner angles and distances filled in."""
+) -> bytes:
+    """A DICOM XA file (bytes) with positioner angles and distances filled in."""
+    import io
+
     from pydicom.dataset import Dataset, FileMetaDataset
     from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
@@ -138,9 +139,23 @@ def write_dicom(
     ds.PixelRepresentation = 0
     ds.PixelIntensityRelationship = "LOG"
     ds.PixelData = np.ascontiguousarray(pixels).tobytes()
-    with atomic_path(path) as tmp:
-        ds.save_as(tmp, enforce_file_format=True)
-    return Path(path)
+    buf = io.BytesIO()
+    ds.save_as(buf, enforce_file_format=True)
+    return buf.getvalue()
+
+
+def write_dicom(frame: Frame, path: str | Path, **options: object) -> Path:
+    """Write :func:`dicom_bytes` of ``frame`` to ``path`` atomically."""
+    return write_bytes_atomic(path, dicom_bytes(frame, **options))  # type: ignore[arg-type]
+
+
+def npy_bytes(frame: Frame) -> bytes:
+    """The float32 line integrals (dimensionless) as the bytes of a ``.npy`` file."""
+    import io
+
+    buf = io.BytesIO()
+    np.save(buf, np.asarray(frame.line_integral, dtype=np.float32))
+    return buf.getvalue()
 
 
 def write_frame(frame: Frame, path: str | Path, *, bone: Bone = "dark", technique: Technique | None = None) -> Path:

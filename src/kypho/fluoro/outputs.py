@@ -10,6 +10,7 @@ envelope ``"format": "kypho.fluoro/1"``).
 from __future__ import annotations
 
 import io
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,16 +18,23 @@ from typing import Any
 import numpy as np
 
 from kypho.anatomy.spine import SpineAnatomy
-from kypho.core.atomic import write_bytes_atomic
+from kypho.core.atomic import write_files_atomic
 from kypho.core.case import Case
 from kypho.core.levels import LEVELS, parse_level
-from kypho.core.outputs import DISCLAIMER, write_json
+from kypho.core.outputs import DISCLAIMER, dumps, envelope
 from kypho.fluoro.carm import CArm, named_view
 from kypho.fluoro.dose import DoseSession, DoseSummary
 from kypho.fluoro.render import Frame, render_drr
 from kypho.fluoro.spec import FluoroSpec
 
-__all__ = ["FLUORO_FORMAT_VERSION", "FluoroView", "fluoro_to_dict", "render_view", "write_outputs"]
+__all__ = [
+    "FLUORO_FORMAT_VERSION",
+    "FluoroView",
+    "fluoro_to_dict",
+    "output_names",
+    "render_view",
+    "write_outputs",
+]
 
 #: Layout version of ``fluoro.json`` (``"format": "kypho.fluoro/1"``).
 FLUORO_FORMAT_VERSION = 1
@@ -49,7 +57,17 @@ class FluoroView:
     @property
     def stem(self) -> str:
         """File-name stem: ``fluoro_<view>[_<level>]``."""
-        return f"fluoro_{self.spec.view}" + (f"_{self.level}" if self.level else "")
+        return _stem(self.spec.view, self.level)
+
+
+def _stem(view: str, level: str | None) -> str:
+    return f"fluoro_{view}" + (f"_{level}" if level else "")
+
+
+def output_names(view: str, levels: Sequence[str | None]) -> tuple[str, ...]:
+    """Every file name :func:`write_outputs` may write for ``view`` at ``levels``."""
+    return tuple(f"{_stem(view, lv)}{ext}" for lv in levels
+                 for ext in (".png", ".json", ".npy", ".dcm"))
 
 
 def _carm(case: Case, spec: FluoroSpec, level: str | None, anatomy: SpineAnatomy | None) -> CArm:
@@ -150,18 +168,21 @@ def write_outputs(
     dicom: bool = False,
 ) -> dict[str, Path]:
     """Write ``<stem>.png`` (outlined), optionally ``<stem>.npy`` and ``<stem>.dcm``, and
-    ``<stem>.json`` into ``out_dir`` (``<stem>`` = :attr:`FluoroView.stem`); every file
-    atomically.  Returns the paths by kind."""
-    from kypho.fluoro.io import write_dicom, write_npy
+    ``<stem>.json`` into ``out_dir`` (``<stem>`` = :attr:`FluoroView.stem`): made in memory,
+    then written all or none.  Returns the paths by kind."""
+    from kypho.fluoro.io import dicom_bytes, npy_bytes
 
-    out = Path(out_dir)
-    paths = {"png": write_bytes_atomic(out / f"{view.stem}.png", _picture_png(case, view))}
+    files = {f"{view.stem}.png": _picture_png(case, view)}
     if npy:
-        paths["npy"] = write_npy(view.frame, out / f"{view.stem}.npy")
+        files[f"{view.stem}.npy"] = npy_bytes(view.frame)
     if dicom:
-        paths["dicom"] = write_dicom(view.frame, out / f"{view.stem}.dcm", bone=view.spec.bone,
-                                     series_description=DISCLAIMER[:64])
-    paths["json"] = write_json(out / f"{view.stem}.json", "fluoro", FLUORO_FORMAT_VERSION,
-                               {"case": case.name, **fluoro_to_dict(view),
-                                "files": {k: p.name for k, p in paths.items()}})
-    return paths
+        files[f"{view.stem}.dcm"] = dicom_bytes(view.frame, bone=view.spec.bone,
+                                                series_description=DISCLAIMER[:64])
+    kinds = {".png": "png", ".npy": "npy", ".dcm": "dicom"}
+    doc = envelope("fluoro", FLUORO_FORMAT_VERSION,
+                   {"case": case.name, **fluoro_to_dict(view),
+                    "files": {kinds[Path(n).suffix]: n for n in files}})
+    files[f"{view.stem}.json"] = dumps(doc).encode("utf-8")
+    out = Path(out_dir)
+    write_files_atomic(out, files)
+    return {kinds.get(Path(n).suffix, "json"): out / n for n in files}
