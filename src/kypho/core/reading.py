@@ -72,8 +72,11 @@ def _kind(mode: int) -> str:
     return _KIND.get(stat.S_IFMT(mode), "not a regular file")
 
 
-def check_regular_file(path: str | os.PathLike[str], what: str = "file") -> os.stat_result:
-    """``os.stat`` of ``path`` (symlinks followed); refuse anything but a regular file.
+def check_regular_file(
+    path: str | os.PathLike[str], what: str = "file", *, folder_ok: bool = False
+) -> os.stat_result:
+    """``os.stat`` of ``path`` (symlinks followed); refuse anything but a regular file (or, with
+    ``folder_ok``, a folder).
 
     Raises :class:`InputFileError` for a missing path, a FIFO, a device, a socket or a folder;
     nothing is opened.
@@ -85,7 +88,7 @@ def check_regular_file(path: str | os.PathLike[str], what: str = "file") -> os.s
         raise InputFileError(f"{p}: no such {what}") from None
     except OSError as exc:
         raise InputFileError(f"{p}: cannot read this {what} ({exc.strerror or exc})") from None
-    if not stat.S_ISREG(st.st_mode):
+    if not (stat.S_ISREG(st.st_mode) or (folder_ok and stat.S_ISDIR(st.st_mode))):
         raise InputFileError(f"{p}: is {_kind(st.st_mode)}, not a regular {what}")
     return st
 

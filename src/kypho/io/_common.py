@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import stat
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -50,14 +49,7 @@ def require_file(path: str | os.PathLike[str], what: str = "file") -> Path:
     is an :class:`InputFileError`, as is a missing or unreadable path.
     """
     p = Path(path)
-    try:
-        st = os.stat(p)
-    except FileNotFoundError:
-        raise InputFileError(f"{p}: no such {what}") from None
-    except OSError as exc:
-        raise InputFileError(f"{p}: cannot read ({exc.strerror or exc})") from None
-    if not (stat.S_ISREG(st.st_mode) or stat.S_ISDIR(st.st_mode)):
-        check_regular_file(p, what)  # raises, naming what the path is
+    check_regular_file(p, what, folder_ok=True)
     if not os.access(p, os.R_OK):
         raise InputFileError(f"{p}: not readable (permission denied)")
     return p
