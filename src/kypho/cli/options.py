@@ -8,6 +8,7 @@
   ``--csv F``).  A file kypho would replace in that folder is replaced only with ``--force``.
 * ``--json``: print the result (kypho's JSON envelope) on stdout instead of a summary.
 * ``--progress/--no-progress``: a progress bar on stderr.
+* A point (``--entry``, ``--target``, ``--tip``): ``R,A,S`` in mm (:func:`point_of`).
 
 The option objects are made here once and reused by each command, so names, short forms and
 help texts cannot drift apart.  Importing this module loads typer only.
@@ -35,8 +36,13 @@ __all__ = [
     "levels_of",
     "load",
     "out_option",
+    "point_of",
     "report_written",
 ]
+
+#: Largest distance of a point given by hand (``--entry``, ``--target``, ``--tip``) from the
+#: scanner's origin (mm): model choice, beyond any CT's field of view.
+MAX_POINT_MM = 5000.0
 
 CaseArg = Annotated[
     Path,
@@ -105,6 +111,13 @@ def report_written(paths: Iterable[Path], *, to_stderr: bool = False) -> None:
     console = err_console if to_stderr else out_console
     console.print("Wrote " + ", ".join(safe_text(p) for p in paths), highlight=False,
                   markup=False, soft_wrap=True)
+
+
+def point_of(text: str, what: str) -> tuple[float, float, float]:
+    """The RAS mm point ``x,y,z`` given to option ``what``; refused beyond :data:`MAX_POINT_MM`."""
+    from kypho.core.params import parse_point
+
+    return parse_point(text, what, MAX_POINT_MM)  # type: ignore[return-value]
 
 
 def load(case: Path, labels: Path | None = None, labels_scheme: str = "auto") -> Case:

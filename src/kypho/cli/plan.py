@@ -18,21 +18,11 @@ from kypho.cli.options import (
     levels_of,
     load,
     out_option,
+    point_of,
     report_written,
 )
 
 __all__ = ["plan_command", "rehearse_command"]
-
-
-#: Largest distance of a point given by hand from the scanner's origin (mm): model choice,
-#: beyond any CT's field of view.
-MAX_POINT_MM = 5000.0
-
-
-def _point(text: str, what: str) -> tuple[float, float, float]:
-    from kypho.core.params import parse_point
-
-    return parse_point(text, what, MAX_POINT_MM)  # type: ignore[return-value]
 
 
 def _mm(x: float | None) -> str:
@@ -146,8 +136,8 @@ def rehearse_command(
         chosen = next((p for p in cands if p.side == side), cands[0])
     elif entry is not None and target is not None:
         chosen = TrocarPath(
-            level=lv, side=side, approach="user", entry_ras_mm=_point(entry, "--entry"),  # type: ignore[arg-type]
-            target_ras_mm=_point(target, "--target"), gauge=gauge,
+            level=lv, side=side, approach="user", entry_ras_mm=point_of(entry, "--entry"),  # type: ignore[arg-type]
+            target_ras_mm=point_of(target, "--target"), gauge=gauge,
         )
     output_folder(out, REHEARSAL_FILES, force=force)
     c = load(case, labels, labels_scheme)

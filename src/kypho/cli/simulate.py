@@ -18,21 +18,11 @@ from kypho.cli.options import (
     levels_of,
     load,
     out_option,
+    point_of,
     report_written,
 )
 
 __all__ = ["simulate_command"]
-
-
-#: Largest distance of a trocar tip given by hand from the scanner's origin (mm): model
-#: choice, beyond any CT's field of view.
-MAX_TIP_MM = 5000.0
-
-
-def _parse_tip(text: str) -> tuple[float, float, float]:
-    from kypho.core.params import parse_point
-
-    return parse_point(text, "--tip", MAX_TIP_MM)  # type: ignore[return-value]
 
 
 @app.command("simulate")
@@ -109,7 +99,7 @@ def simulate_command(
         bipedicular=None if approach is None else approach == "bipedicular", use_plan=plan,
         frames=frames, frame_size=size,
     )
-    tips = [_parse_tip(t) for t in tip] or None
+    tips = [point_of(t, "--tip") for t in tip] or None
     output_folder(out, output_names(techniques), force=force)
     c = load(case, labels, labels_scheme)
     runs = {}
