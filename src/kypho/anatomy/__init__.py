@@ -33,7 +33,14 @@ __getattr__, __dir__, __all__ = _lazy.attach(
         "norms": ["LevelNorm", "level_norm"],
         "outputs": ["anatomy_figure", "anatomy_to_dict", "write_outputs"],
         "pedicle": ["PedicleAnatomy", "find_pedicles", "published_comparison"],
-        "spine": ["MEASURED", "NoLabelsError", "SpineAnatomy", "VertebraAnatomy", "labels_help"],
+        "spine": [
+            "MEASURED",
+            "NoLabelsError",
+            "SpineAnatomy",
+            "VertebraAnatomy",
+            "labels_help",
+            "totalsegmentator_command",
+        ],
         "tissue": [
             "TrabecularDensity",
             "cortical_rim",

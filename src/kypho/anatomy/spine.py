@@ -44,6 +44,7 @@ __all__ = [
     "SpineAnatomy",
     "VertebraAnatomy",
     "labels_help",
+    "totalsegmentator_command",
 ]
 
 #: A body taller than this multiple of its level's tallest normal height is taken for two
@@ -55,10 +56,15 @@ MEASURED = "measured"
 T = TypeVar("T")
 
 
+def totalsegmentator_command(ct_path: str = "ct.nii.gz", out_path: str = "labels.nii.gz") -> str:
+    """The command line that writes one multilabel file (``--ml``) with every vertebra."""
+    return f"TotalSegmentator -i {ct_path} -o {out_path} --ml"
+
+
 def labels_help(ct_name: str = "ct.nii.gz") -> str:
     """How to make a vertebra label map with TotalSegmentator (one line)."""
     return (
-        f"make one with TotalSegmentator (`TotalSegmentator -i {ct_name} -o labels.nii.gz --ml`, "
+        f"make one with TotalSegmentator (`{totalsegmentator_command(ct_name)}`, "
         "https://github.com/wasserth/TotalSegmentator) and pass it with --labels, or run "
         "`kypho assess CASE --segment` where the totalsegmentator package is installed"
     )

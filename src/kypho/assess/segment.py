@@ -13,6 +13,7 @@ import importlib.util
 
 import numpy as np
 
+from kypho.anatomy.spine import totalsegmentator_command
 from kypho.core.case import Case
 from kypho.core.levels import TOTALSEGMENTATOR_V2_IDS
 from kypho.core.volume import LabelMap
@@ -36,11 +37,6 @@ def totalsegmentator_available() -> bool:
         return importlib.util.find_spec("totalsegmentator") is not None
     except (ImportError, ValueError):
         return False
-
-
-def totalsegmentator_command(ct_path: str = "ct.nii.gz", out_path: str = "labels.nii.gz") -> str:
-    """The command line that writes one multilabel file (``--ml``) with every vertebra."""
-    return f"TotalSegmentator -i {ct_path} -o {out_path} --ml"
 
 
 def segment_vertebrae(case: Case, *, fast: bool = False) -> LabelMap:
