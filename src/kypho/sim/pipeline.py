@@ -38,6 +38,7 @@ from kypho.sim.simulate import SimulationResult, simulate
 from kypho.sim.spec import SimulationSpec
 
 if TYPE_CHECKING:
+    from kypho.anatomy.pedicle import PedicleAnatomy
     from kypho.assess.model import Assessment
     from kypho.plan.search import LevelPlan
 
@@ -167,17 +168,25 @@ def case_approach(
             )
         except KyphoError as exc:
             notes.append(f"planning failed ({exc}); default targets used instead")
-    try:
-        pedicles = spine.vertebra(level).pedicles
-    except KyphoError as exc:
-        pedicles = None
-        notes.append(f"pedicles not measured ({exc}): trocars along the body's anterior axis")
+    pedicles, why_not = _pedicles_or_why_not(spine, level)
+    if pedicles is None:
+        notes.append(f"pedicles not measured ({why_not}): trocars along the body's anterior axis")
     bip = spec.two_trocars
     tips_d, axes_d = default_approach(model, technique=spec.technique, bipedicular=bip,
                                       pedicles=pedicles)
     return CaseApproach(tips_d, axes_d,
                         ("bipedicular" if bip else "unipedicular") + " (default target)",
                         tuple(notes))
+
+
+def _pedicles_or_why_not(
+    spine: SpineAnatomy, level: str
+) -> tuple[dict[str, PedicleAnatomy] | None, str]:
+    """The level's measured pedicles, or ``None`` and the reason they could not be measured."""
+    try:
+        return spine.vertebra(level).pedicles, ""
+    except KyphoError as exc:
+        return None, str(exc)
 
 
 def _balloons_behind_targets(
@@ -304,11 +313,7 @@ def simulate_case(
     else:
         tips = tuple(tuple(float(x) for x in np.asarray(t, float).reshape(-1)) for t in tips_ras_mm)
         if axes_ras is None:
-            try:
-                pedicles = spine.vertebra(level).pedicles
-            except KyphoError:
-                pedicles = None
-            axes = trocar_axes(model, tips, pedicles)
+            axes = trocar_axes(model, tips, _pedicles_or_why_not(spine, level)[0])
         else:
             axes = tuple(tuple(float(x) for x in np.asarray(a, float).reshape(-1))
                          for a in axes_ras)
