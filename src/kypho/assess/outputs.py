@@ -314,20 +314,19 @@ def _curved_sagittal(case: Case, a: Assessment, px_mm: float) -> dict[str, Any]:
     centroids of levels not measured), so a spine off the midline or scoliotic is still cut
     through its bodies.
     """
+    from kypho.anatomy.spine import SpineAnatomy
+
     vol = case.volume
     labels = case.labels
     assert labels is not None
     meas = {v.level: np.asarray(v.centroid_ras_mm) for v in a.vertebrae if v.centroid_ras_mm}
     data = np.asarray(labels.data)
-    boxes = ndimage.find_objects(data) if data.size and data.min() >= 0 else []
+    boxes = labels.boxes
+    label_centroids = SpineAnatomy.of(case).centroids_ras_mm
     cents = dict(meas)
     for v in a.vertebrae:
-        lid = LEVEL_IDS[v.level]
-        if v.level in cents or lid - 1 >= len(boxes) or boxes[lid - 1] is None:
-            continue
-        box = boxes[lid - 1]
-        ijk = np.argwhere(data[box] == lid).mean(axis=0) + [sl.start for sl in box]
-        cents[v.level] = labels.ijk_to_ras(ijk)
+        if v.level not in cents and v.level in label_centroids:
+            cents[v.level] = label_centroids[v.level]
     corners = np.array(
         [
             [i, j, k]
@@ -442,7 +441,7 @@ def sagittal_figure(case: Case, assessment: Assessment, *, px_mm: float | None =
     for v in assessment.vertebrae:
         colour = GRADE_COLOURS.get(v.genant_grade, GRADE_COLOURS[None])
         lid = LEVEL_IDS[v.level]
-        box = boxes[lid - 1] if lid - 1 < len(boxes) else None
+        box = boxes.get(v.level)
         if v.measured and v.landmarks_ras_mm:
             o = np.asarray(v.centroid_ras_mm)
             ant = np.asarray(v.anterior_axis_ras)
