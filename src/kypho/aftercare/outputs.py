@@ -10,13 +10,12 @@
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 from typing import Any
 
 from kypho.aftercare.engine import AftercarePlan
 from kypho.core.atomic import write_files_atomic
-from kypho.core.outputs import dumps, envelope
+from kypho.core.outputs import dumps, envelope, figure_png
 
 __all__ = [
     "AFTERCARE_FILES",
@@ -70,24 +69,19 @@ def render_outputs(plan: AftercarePlan) -> dict[str, bytes]:
     import matplotlib
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
     from kypho.aftercare.export_fhir import plan_to_fhir_json
     from kypho.aftercare.export_ics import plan_to_ics
     from kypho.aftercare.handout_pdf import plan_to_pdf
     from kypho.aftercare.timeline import plot_timeline
 
-    fig = plot_timeline(plan)
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
-    plt.close(fig)
     doc = envelope("aftercare", AFTERCARE_FORMAT_VERSION, plan_to_dict(plan))
     return {
         "handout.pdf": plan_to_pdf(plan),
         "aftercare.ics": plan_to_ics(plan),
         "careplan.fhir.json": plan_to_fhir_json(plan).encode("utf-8"),
         "plan.json": dumps(doc).encode("utf-8"),
-        "timeline.png": buf.getvalue(),
+        "timeline.png": figure_png(plot_timeline(plan), dpi=110, tight=True),
     }
 
 

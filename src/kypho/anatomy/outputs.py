@@ -10,7 +10,6 @@
 
 from __future__ import annotations
 
-import io
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -19,7 +18,7 @@ import numpy as np
 
 from kypho.anatomy.spine import SpineAnatomy, VertebraAnatomy
 from kypho.core.atomic import write_files_atomic
-from kypho.core.outputs import dumps, envelope
+from kypho.core.outputs import dumps, envelope, figure_png
 from kypho.errors import NotMeasurableError
 
 __all__ = [
@@ -191,19 +190,13 @@ def write_outputs(
     Everything is made in memory first, then written all or none
     (:func:`kypho.core.atomic.write_files_atomic`).  Returns the paths by name.
     """
-    import matplotlib.pyplot as plt
-
     chosen = list(levels or spine.levels)
     pictures = {}
     for lv in chosen:
         v = spine.vertebra(lv)
         if not v.measured:
             continue
-        fig = anatomy_figure(v)
-        buf = io.BytesIO()
-        fig.savefig(buf, format="png", dpi=100)
-        plt.close(fig)
-        pictures[f"anatomy_{lv}.png"] = buf.getvalue()
+        pictures[f"anatomy_{lv}.png"] = figure_png(anatomy_figure(v), dpi=100)
     out = Path(out_dir)
     doc = envelope("anatomy", ANATOMY_FORMAT_VERSION, anatomy_to_dict(spine, chosen))
     files = {"anatomy.json": dumps(doc).encode("utf-8"), **pictures}

@@ -186,17 +186,6 @@ def _check_replan(old: PatientRecord, new: Patient) -> None:
         )
 
 
-def _png(fig: object) -> bytes:
-    import io
-
-    import matplotlib.pyplot as plt
-
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")  # type: ignore[attr-defined]
-    plt.close(fig)  # type: ignore[arg-type]
-    return buf.getvalue()
-
-
 def _write_files(out: Path, files: dict[str, bytes], *, saved: str = "") -> None:
     """Write the files into ``out`` all or none (:func:`kypho.core.atomic.write_files_atomic`);
     an unwritable folder is one clear error (exit 2)."""
@@ -479,11 +468,12 @@ def progress_cmd(
     """Walking trend and questionnaire answers, with plots."""
     from kypho.aftercare.followup import followup_schedule, plot_answers
     from kypho.aftercare.walking import plot_walks, walk_trend
+    from kypho.core.outputs import figure_png
 
     record, plan, _ = _load(patient, store, _date(today, "today") if today else None)
     now = _today(plan, today)
-    pngs = {"walking.png": _png(plot_walks(plan, record.walks)),
-            "questionnaires.png": _png(plot_answers(plan, record.answers))}
+    pngs = {"walking.png": figure_png(plot_walks(plan, record.walks), tight=True),
+            "questionnaires.png": figure_png(plot_answers(plan, record.answers), tight=True)}
     _write_files(out, pngs)
     out_console.print(walk_trend(plan, record.walks).message, highlight=False, markup=False)
     for fs in followup_schedule(plan, record.answers, on=now):

@@ -26,6 +26,7 @@ __all__ = [
     "DISCLAIMER",
     "dumps",
     "envelope",
+    "figure_png",
     "format_name",
     "open_envelope",
     "output_folder",
@@ -77,6 +78,22 @@ def dumps(doc: Mapping[str, Any]) -> str:
 def write_json(path: str | Path, stage: str, version: int, payload: Mapping[str, Any]) -> Path:
     """Write ``payload`` in its envelope to ``path`` atomically."""
     return write_text_atomic(path, dumps(envelope(stage, version, payload)))
+
+
+def figure_png(fig: Any, *, dpi: int = 110, tight: bool = False) -> bytes:
+    """A matplotlib figure as PNG bytes; the figure is closed.
+
+    ``tight`` crops the picture to what is drawn (``bbox_inches="tight"``); without it the
+    picture keeps the figure's size exactly (``figsize x dpi`` pixels).
+    """
+    import io
+
+    import matplotlib.pyplot as plt
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight" if tight else None)
+    plt.close(fig)
+    return buf.getvalue()
 
 
 def open_envelope(

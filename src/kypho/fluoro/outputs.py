@@ -21,7 +21,7 @@ from kypho.anatomy.spine import SpineAnatomy
 from kypho.core.atomic import write_files_atomic
 from kypho.core.case import Case
 from kypho.core.levels import LEVELS, parse_level
-from kypho.core.outputs import DISCLAIMER, dumps, envelope
+from kypho.core.outputs import DISCLAIMER, dumps, envelope, figure_png
 from kypho.fluoro.carm import CArm, named_view
 from kypho.fluoro.dose import DoseSession, DoseSummary
 from kypho.fluoro.render import Frame, render_drr
@@ -153,10 +153,7 @@ def _picture_png(case: Case, view: FluoroView) -> bytes:
     ax = fig.add_axes((0, 0, 1, 1))
     plot_frame(ax, view.frame, labels=case.labels, levels=shown, highlight=view.level,
                bone=view.spec.bone)
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=100)
-    plt.close(fig)
-    return buf.getvalue()
+    return figure_png(fig, dpi=100)
 
 
 def write_outputs(

@@ -8,14 +8,13 @@
 
 from __future__ import annotations
 
-import io
 import json
 from collections.abc import Sequence
 from pathlib import Path
 
 from kypho.core.atomic import write_files_atomic
 from kypho.core.case import Case
-from kypho.core.outputs import dumps, envelope
+from kypho.core.outputs import dumps, envelope, figure_png
 from kypho.plan.figures import plan_figure
 from kypho.plan.markups import PLAN_FORMAT_VERSION, plan_to_dict, to_slicer_markups
 from kypho.plan.search import LevelPlan
@@ -37,7 +36,6 @@ def write_outputs(case: Case, plans: Sequence[LevelPlan], out_dir: str | Path) -
     import matplotlib
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
     out = Path(out_dir)
     files = {
@@ -47,10 +45,6 @@ def write_outputs(case: Case, plans: Sequence[LevelPlan], out_dir: str | Path) -
                                       indent=2) + "\n").encode(),
     }
     for pl in plans:
-        fig = plan_figure(case, pl)
-        buf = io.BytesIO()
-        fig.savefig(buf, format="png", dpi=110)
-        plt.close(fig)
-        files[f"plan_{pl.level}.png"] = buf.getvalue()
+        files[f"plan_{pl.level}.png"] = figure_png(plan_figure(case, pl), dpi=110)
     write_files_atomic(out, files)
     return {name: out / name for name in files}

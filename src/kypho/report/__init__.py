@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from kypho.core.atomic import write_text_atomic
-from kypho.core.outputs import DISCLAIMER
+from kypho.core.outputs import DISCLAIMER, figure_png
 
 __all__ = [
     "DISCLAIMER",
@@ -64,15 +64,8 @@ STAGE_ORDER = ("case", "phantom", "assess", "fluoro", "plan", "simulate", "after
 
 
 def figure_from_matplotlib(fig: object, caption: str, *, dpi: int = 110, alt: str = "") -> Figure:
-    """Render a matplotlib figure to PNG bytes and close it."""
-    import io
-
-    import matplotlib.pyplot as plt
-
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")  # type: ignore[attr-defined]
-    plt.close(fig)  # type: ignore[arg-type]
-    return Figure(png=buf.getvalue(), caption=caption, alt=alt or caption)
+    """Render a matplotlib figure to PNG bytes (cropped to what is drawn) and close it."""
+    return Figure(png=figure_png(fig, dpi=dpi, tight=True), caption=caption, alt=alt or caption)
 
 
 def _order(sections: Iterable[Section]) -> list[Section]:

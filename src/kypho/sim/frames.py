@@ -28,6 +28,7 @@ from numpy.typing import NDArray
 
 from kypho.anatomy.spine import SpineAnatomy
 from kypho.core.case import Case
+from kypho.core.outputs import figure_png
 from kypho.errors import InvalidParameterError
 from kypho.fluoro import (
     Balloon,
@@ -253,10 +254,7 @@ def contact_sheet_png(
     if title:
         fig.suptitle(title, fontsize=9)
     fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=dpi)
-    plt.close(fig)
-    return buf.getvalue()
+    return figure_png(fig, dpi=dpi)
 
 
 def animation_gif(frames: Sequence[ProcedureFrame], *, ms_per_frame: int = 700) -> bytes:
