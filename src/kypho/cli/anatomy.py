@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import typer
-
 from kypho.cli.app import DISCLAIMER, app, err_console, handle_errors, out_console, progress_bar
 from kypho.cli.options import (
     CaseArg,
@@ -18,6 +16,7 @@ from kypho.cli.options import (
     levels_of,
     load,
     out_option,
+    print_envelope,
     report_written,
 )
 
@@ -38,7 +37,6 @@ def anatomy_command(
 ) -> None:
     """Measure each vertebra once: its frame, body, six-point heights, trabecular density,
     canal and pedicles; write them as JSON and a picture per level (default: every level)."""
-    import json
 
     from kypho.anatomy import SpineAnatomy
     from kypho.anatomy.outputs import (
@@ -47,7 +45,7 @@ def anatomy_command(
         output_names,
         write_outputs,
     )
-    from kypho.core.outputs import envelope, output_folder
+    from kypho.core.outputs import output_folder
 
     c = load(case, labels, labels_scheme)
     spine = SpineAnatomy.of(c)
@@ -64,8 +62,7 @@ def anatomy_command(
         update(0.95, "drawing")
         paths = write_outputs(spine, out, levels)
     if as_json:
-        typer.echo(json.dumps(envelope("anatomy", ANATOMY_FORMAT_VERSION,
-                                       anatomy_to_dict(spine, levels)), indent=2))
+        print_envelope("anatomy", ANATOMY_FORMAT_VERSION, anatomy_to_dict(spine, levels))
     else:
         for lv in levels:
             v = spine.vertebra(lv)

@@ -17,6 +17,7 @@ from kypho.cli.options import (
     levels_of,
     load,
     out_option,
+    print_envelope,
 )
 
 __all__ = ["fluoro"]
@@ -52,9 +53,8 @@ def fluoro(
 ) -> None:
     """Render simulated fluoroscopy frames (digitally reconstructed radiographs) of a case:
     one per ``--level`` (centred on the vertebra, aligned with its axes), or of the CT's centre."""
-    import json
 
-    from kypho.core.outputs import envelope, output_folder
+    from kypho.core.outputs import output_folder
     from kypho.fluoro.outputs import (
         FLUORO_FORMAT_VERSION,
         fluoro_to_dict,
@@ -83,6 +83,5 @@ def fluoro(
                 f"{d.dap_gy_cm2:.4f} Gy cm2; wrote {', '.join(p.name for p in paths.values())}",
                 highlight=False, markup=False)
     if as_json:
-        typer.echo(json.dumps(envelope("fluoro", FLUORO_FORMAT_VERSION,
-                                       {"case": c.name, "frames": docs}), indent=2))
+        print_envelope("fluoro", FLUORO_FORMAT_VERSION, {"case": c.name, "frames": docs})
     err_console.print(f"[dim]{DISCLAIMER}[/]")

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -37,6 +37,7 @@ __all__ = [
     "load",
     "out_option",
     "point_of",
+    "print_envelope",
     "report_written",
 ]
 
@@ -111,6 +112,14 @@ def report_written(paths: Iterable[Path], *, to_stderr: bool = False) -> None:
     console = err_console if to_stderr else out_console
     console.print("Wrote " + ", ".join(safe_text(p) for p in paths), highlight=False,
                   markup=False, soft_wrap=True)
+
+
+def print_envelope(stage: str, version: int, payload: dict[str, Any]) -> None:
+    """``--json``: the stage's result in kypho's envelope on stdout, strict JSON (NaN as null)
+    like the files it wrote, non-ASCII escaped."""
+    from kypho.core.outputs import dumps, envelope
+
+    typer.echo(dumps(envelope(stage, version, payload), ascii_only=True), nl=False)
 
 
 def point_of(text: str, what: str) -> tuple[float, float, float]:

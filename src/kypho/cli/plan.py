@@ -19,6 +19,7 @@ from kypho.cli.options import (
     load,
     out_option,
     point_of,
+    print_envelope,
     report_written,
 )
 
@@ -46,9 +47,8 @@ def plan_command(
     progress: ProgressOpt = True,
 ) -> None:
     """Plan transpedicular trocar paths: margins, verdicts, plan.json, Slicer markups, pictures."""
-    import json
 
-    from kypho.core.outputs import envelope, output_folder
+    from kypho.core.outputs import output_folder
     from kypho.plan import PlanSpec, plan_level
     from kypho.plan.markups import PLAN_FORMAT_VERSION, plan_to_dict
     from kypho.plan.outputs import output_names, write_outputs
@@ -64,8 +64,7 @@ def plan_command(
                 (i + f) / len(levels), m)))
     paths = write_outputs(c, plans, out)
     if as_json:
-        typer.echo(json.dumps(envelope("plan", PLAN_FORMAT_VERSION,
-                                       {"plans": [plan_to_dict(p) for p in plans]}), indent=2))
+        print_envelope("plan", PLAN_FORMAT_VERSION, {"plans": [plan_to_dict(p) for p in plans]})
     else:
         for pl in plans:
             for p in pl.paths:
@@ -105,9 +104,8 @@ def rehearse_command(
     progress: ProgressOpt = True,
 ) -> None:
     """Advance a trocar in steps under simulated AP and lateral fluoroscopy; check the rules."""
-    import json
 
-    from kypho.core.outputs import envelope, output_folder
+    from kypho.core.outputs import output_folder
     from kypho.errors import InvalidParameterError
     from kypho.plan import PlanSpec, plan_level
     from kypho.plan.markups import read_plan_json
@@ -150,7 +148,7 @@ def rehearse_command(
     write_rehearsal(reh, out)
     s = reh.summary
     if as_json:
-        typer.echo(json.dumps(envelope("rehearse", REHEARSE_FORMAT_VERSION, s), indent=2))
+        print_envelope("rehearse", REHEARSE_FORMAT_VERSION, s)
     else:
         breaches = ", ".join(f"{b['wall']} at step {b['step']}" for b in s["breaches"]) or "none"
         rule = s["first_rule_violation_step"]

@@ -19,6 +19,7 @@ from kypho.cli.options import (
     load,
     out_option,
     point_of,
+    print_envelope,
     report_written,
 )
 
@@ -68,9 +69,8 @@ def simulate_command(
     """Simulate kyphoplasty (balloon, then cement) or vertebroplasty (cement) on one level and
     write the summary, cement slices, balloon P-V curve, fluoroscopy contact sheet and
     animation, and a report page comparing the techniques."""
-    import json
 
-    from kypho.core.outputs import envelope, output_folder
+    from kypho.core.outputs import output_folder
     from kypho.errors import InvalidParameterError
     from kypho.sim.outputs import (
         SIMULATE_FORMAT_VERSION,
@@ -115,8 +115,7 @@ def simulate_command(
             )
     paths = write_outputs(c, runs, out)
     if as_json:
-        typer.echo(json.dumps(envelope("simulate", SIMULATE_FORMAT_VERSION,
-                                       simulation_to_dict(c, runs)), indent=2, default=float))
+        print_envelope("simulate", SIMULATE_FORMAT_VERSION, simulation_to_dict(c, runs))
     else:
         for t, r in runs.items():
             s = r.result

@@ -70,9 +70,13 @@ def _finite(obj: Any) -> Any:
     return obj
 
 
-def dumps(doc: Mapping[str, Any]) -> str:
-    """Strict JSON text of ``doc`` (NaN as null), indented, ending in a newline."""
-    return json.dumps(_finite(doc), indent=2, allow_nan=False, ensure_ascii=False) + "\n"
+def dumps(doc: Mapping[str, Any], *, ascii_only: bool = False) -> str:
+    """Strict JSON text of ``doc`` (NaN as null), indented, ending in a newline.
+
+    ``ascii_only`` escapes every non-ASCII character (for a terminal: no raw control or
+    bidirectional characters from a user's file names reach it).
+    """
+    return json.dumps(_finite(doc), indent=2, allow_nan=False, ensure_ascii=ascii_only) + "\n"
 
 
 def write_json(path: str | Path, stage: str, version: int, payload: Mapping[str, Any]) -> Path:
