@@ -89,10 +89,6 @@ class VertebraFrame:
         """Frame components ``(..., 3)`` of a direction to RAS+."""
         return np.asarray(d_local, dtype=float) @ self.matrix
 
-    def with_origin(self, origin_ras_mm: ArrayLike) -> VertebraFrame:
-        """The same axes about another origin."""
-        return VertebraFrame(_vec(origin_ras_mm), self.right, self.anterior, self.superior)
-
     @staticmethod
     def from_axes(
         origin: ArrayLike, superior: ArrayLike, anterior_hint: ArrayLike

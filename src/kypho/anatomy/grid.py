@@ -118,10 +118,6 @@ class VertebraGrid:
         """Whether points lie in the level's bone (label interpolated, threshold 0.5)."""
         return self._sample(self.bone.astype(np.float32), p_ras_mm, order=1, cval=0.0) >= 0.5
 
-    def in_canal(self, p_ras_mm: ArrayLike) -> NDArray[np.bool_]:
-        """Whether points lie in the (extruded) canal."""
-        return self._sample(self.canal.astype(np.float32), p_ras_mm, order=1, cval=0.0) >= 0.5
-
     def hu_at(self, p_ras_mm: ArrayLike) -> NDArray[np.float64]:
         """CT number (HU) at points, trilinear; air beyond the crop."""
         return self._sample(self.hu, p_ras_mm, order=1, cval=-1000.0)

@@ -178,20 +178,9 @@ class _Section:
     centre: NDArray[np.float64]  # RAS
     width: float
     height: float
-    area: float
     w_dir: NDArray[np.float64]
     h_dir: NDArray[np.float64]
-    w_range: tuple[float, float]  # extents along w_dir relative to the plane origin
-    h_range: tuple[float, float]
     outline: NDArray[np.float64]
-    origin: NDArray[np.float64]  # plane origin (RAS) of w_range and h_range
-
-    @property
-    def box_centre(self) -> NDArray[np.float64]:
-        """Centre of the section's extents (less moved than the centroid by a bump on a wall)."""
-        return (
-            self.origin + 0.5 * sum(self.w_range) * self.w_dir + 0.5 * sum(self.h_range) * self.h_dir
-        )
 
 
 def _across(
@@ -263,13 +252,9 @@ def _section(
         centre=centre,
         width=float(x.max() - x.min() + r),
         height=float(y.max() - y.min() + r),
-        area=float(len(x) * r * r),
         w_dir=w_dir,
         h_dir=h_dir,
-        w_range=(float(x.min() - r / 2), float(x.max() + r / 2)),
-        h_range=(float(y.min() - r / 2), float(y.max() + r / 2)),
         outline=outline,
-        origin=np.asarray(origin, float),
     )
 
 
@@ -386,10 +371,7 @@ def _coronal_sections(grid: VertebraGrid, side: Side) -> list[_Section | None]:
         w_lo, w_hi = float(np.min(sgn * uu)), float(np.max(sgn * uu))
         out.append(_Section(
             centre=centre, width=w_hi - w_lo + step, height=float(ss.max() - ss.min() + step),
-            area=float(len(ii) * step * step), w_dir=lat, h_dir=e_s,
-            w_range=(w_lo - step / 2, w_hi + step / 2),
-            h_range=(float(ss.min() - step / 2), float(ss.max() + step / 2)), outline=outline,
-            origin=fr.to_ras([0.0, a[j], 0.0]),
+            w_dir=lat, h_dir=e_s, outline=outline,
         ))
     return out
 
