@@ -135,6 +135,20 @@ def fsync_folder(path: str | os.PathLike[str]) -> None:
         os.close(fd)
 
 
+def _temporary_beside(target: Path) -> tuple[int, Path]:
+    """A new hidden temporary beside ``target`` keeping its suffixes (stale ones cleaned first);
+    returns its open descriptor and path."""
+    clean_stale_temporaries(target)
+    fd, name = tempfile.mkstemp(prefix=temporary_prefix(target),
+                                suffix=f".tmp{''.join(target.suffixes)}", dir=target.parent)
+    return fd, Path(name)
+
+
+def _as_plain_open(tmp: Path) -> None:
+    """mkstemp makes 0600 files; give ``tmp`` the permissions a plain ``open()`` would."""
+    os.chmod(tmp, 0o666 & ~_current_umask())
+
+
 @contextlib.contextmanager
 def atomic_path(target: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield a temporary path beside ``target``; on success rename it onto ``target``.
@@ -145,22 +159,16 @@ def atomic_path(target: str | os.PathLike[str]) -> Iterator[Path]:
     was.
     """
     target = Path(target)
-    suffix = "".join(target.suffixes)
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        clean_stale_temporaries(target)
-        fd, tmp_name = tempfile.mkstemp(
-            prefix=temporary_prefix(target), suffix=f".tmp{suffix}", dir=target.parent
-        )
+        fd, tmp = _temporary_beside(target)
     except OSError as exc:
         raise OutputFileError(f"{target}: cannot write here ({exc.strerror})") from exc
     os.close(fd)
-    tmp = Path(tmp_name)
     try:
         yield tmp
-        # mkstemp creates 0600 files; give the result the permissions a plain open() would.
         with contextlib.suppress(FileNotFoundError):
-            os.chmod(tmp, 0o666 & ~_current_umask())
+            _as_plain_open(tmp)
         fsync_path(tmp)
         os.replace(tmp, target)
         fsync_folder(target.parent)
@@ -204,15 +212,13 @@ def write_files_atomic(folder: str | os.PathLike[str], files: Mapping[str, bytes
             target = folder / name
             if target.is_dir():
                 raise IsADirectoryError(21, "Is a directory", str(target))
-            clean_stale_temporaries(target)
-            fd, tmp_name = tempfile.mkstemp(prefix=temporary_prefix(target),
-                                            suffix=f".tmp{''.join(target.suffixes)}", dir=folder)
-            staged.append((Path(tmp_name), target))
+            fd, tmp = _temporary_beside(target)
+            staged.append((tmp, target))
             with os.fdopen(fd, "wb") as f:
                 f.write(data)
                 f.flush()
                 os.fsync(f.fileno())
-            os.chmod(tmp_name, 0o666 & ~_current_umask())
+            _as_plain_open(tmp)
         for tmp, target in staged:
             os.replace(tmp, target)
         fsync_folder(folder)
