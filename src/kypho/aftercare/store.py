@@ -9,7 +9,6 @@ A later web app can implement the same interface over a database.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -28,7 +27,7 @@ from kypho.aftercare.errors import AftercareInputError
 from kypho.aftercare.followup import QuestionnaireAnswer
 from kypho.aftercare.walking import WalkEntry
 from kypho.core.atomic import write_text_atomic
-from kypho.core.outputs import envelope
+from kypho.core.outputs import dumps, envelope
 from kypho.core.params import parse_date
 from kypho.core.reading import decode_text, loads_json, read_bytes_bounded, validate_json
 from kypho.errors import FormatError, InputFileError, InvalidParameterError, KyphoError
@@ -120,7 +119,7 @@ def record_to_json(record: PatientRecord) -> str:
         "answers": [{"time_point": a.time_point, "date": a.on.isoformat(),
                      "scores": dict(sorted(a.scores.items()))} for a in record.answers],
     })
-    return json.dumps(data, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+    return dumps(data)
 
 
 _DATE = {"type": "string", "pattern": r"^\d{4}-\d{2}-\d{2}$"}
