@@ -37,7 +37,6 @@ def anatomy_command(
 ) -> None:
     """Measure each vertebra once: its frame, body, six-point heights, trabecular density,
     canal and pedicles; write them as JSON and a picture per level (default: every level)."""
-
     from kypho.anatomy import SpineAnatomy
     from kypho.anatomy.outputs import (
         ANATOMY_FORMAT_VERSION,

@@ -53,7 +53,6 @@ def fluoro(
 ) -> None:
     """Render simulated fluoroscopy frames (digitally reconstructed radiographs) of a case:
     one per ``--level`` (centred on the vertebra, aligned with its axes), or of the CT's centre."""
-
     from kypho.core.outputs import output_folder
     from kypho.fluoro.outputs import (
         FLUORO_FORMAT_VERSION,

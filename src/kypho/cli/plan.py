@@ -47,10 +47,9 @@ def plan_command(
     progress: ProgressOpt = True,
 ) -> None:
     """Plan transpedicular trocar paths: margins, verdicts, plan.json, Slicer markups, pictures."""
-
     from kypho.core.outputs import output_folder
     from kypho.plan import PlanSpec, plan_level
-    from kypho.plan.markups import PLAN_FORMAT_VERSION, plan_to_dict
+    from kypho.plan.markups import PLAN_FORMAT_VERSION, plans_payload
     from kypho.plan.outputs import output_names, write_outputs
 
     levels = levels_of(level, required=True)
@@ -64,7 +63,7 @@ def plan_command(
                 (i + f) / len(levels), m)))
     paths = write_outputs(c, plans, out)
     if as_json:
-        print_envelope("plan", PLAN_FORMAT_VERSION, {"plans": [plan_to_dict(p) for p in plans]})
+        print_envelope("plan", PLAN_FORMAT_VERSION, plans_payload(plans))
     else:
         for pl in plans:
             for p in pl.paths:
@@ -104,7 +103,6 @@ def rehearse_command(
     progress: ProgressOpt = True,
 ) -> None:
     """Advance a trocar in steps under simulated AP and lateral fluoroscopy; check the rules."""
-
     from kypho.core.outputs import output_folder
     from kypho.errors import InvalidParameterError
     from kypho.plan import PlanSpec, plan_level

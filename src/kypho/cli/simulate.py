@@ -69,7 +69,6 @@ def simulate_command(
     """Simulate kyphoplasty (balloon, then cement) or vertebroplasty (cement) on one level and
     write the summary, cement slices, balloon P-V curve, fluoroscopy contact sheet and
     animation, and a report page comparing the techniques."""
-
     from kypho.core.outputs import output_folder
     from kypho.errors import InvalidParameterError
     from kypho.sim.outputs import (

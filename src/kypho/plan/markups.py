@@ -11,6 +11,7 @@ discourse.slicer.org/t/using-json-files-to-create-markups/22754).
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +28,9 @@ __all__ = [
     "path_from_dict",
     "path_to_dict",
     "plan_to_dict",
+    "plans_payload",
     "read_plan_json",
+    "slicer_markups_json",
     "to_slicer_markups",
     "write_plan_json",
     "write_slicer_markups",
@@ -98,9 +101,14 @@ def to_slicer_markups(paths: list[TrocarPath] | tuple[TrocarPath, ...]) -> dict[
     return {"@schema": SLICER_MARKUPS_SCHEMA_URL, "markups": markups}
 
 
+def slicer_markups_json(paths: Sequence[TrocarPath]) -> str:
+    """The text of a Slicer ``.mrk.json`` file holding ``paths``."""
+    return json.dumps(to_slicer_markups(paths), indent=2) + "\n"
+
+
 def write_slicer_markups(path: str | Path, paths: list[TrocarPath] | tuple[TrocarPath, ...]) -> Path:
     """Write the paths as a Slicer ``.mrk.json`` file (atomically)."""
-    return write_text_atomic(path, json.dumps(to_slicer_markups(paths), indent=2))
+    return write_text_atomic(path, slicer_markups_json(paths))
 
 
 def path_to_dict(p: TrocarPath) -> dict[str, Any]:
@@ -190,10 +198,14 @@ def plan_to_dict(plan: Any) -> dict[str, Any]:
     }
 
 
+def plans_payload(plans: Sequence[Any]) -> dict[str, Any]:
+    """The content of a plan file (inside kypho's envelope): every level plan as a dict."""
+    return {"plans": [plan_to_dict(p) for p in plans]}
+
+
 def write_plan_json(path: str | Path, plans: list[Any]) -> Path:
     """Write one or more level plans as JSON (atomically)."""
-    return write_json(path, "plan", PLAN_FORMAT_VERSION,
-                      {"plans": [plan_to_dict(p) for p in plans]})
+    return write_json(path, "plan", PLAN_FORMAT_VERSION, plans_payload(plans))
 
 
 _VEC3: dict[str, Any] = {"type": "array", "items": {"type": "number"}, "minItems": 3,

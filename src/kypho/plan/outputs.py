@@ -8,7 +8,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -16,7 +15,12 @@ from kypho.core.atomic import write_files_atomic
 from kypho.core.case import Case
 from kypho.core.outputs import dumps, envelope, figure_png
 from kypho.plan.figures import plan_figure
-from kypho.plan.markups import PLAN_FORMAT_VERSION, plan_to_dict, to_slicer_markups
+from kypho.plan.markups import (
+    PLAN_FORMAT_VERSION,
+    plan_to_dict,
+    plans_payload,
+    slicer_markups_json,
+)
 from kypho.plan.search import LevelPlan
 
 __all__ = ["output_names", "plan_to_dict", "write_outputs"]
@@ -39,10 +43,8 @@ def write_outputs(case: Case, plans: Sequence[LevelPlan], out_dir: str | Path) -
 
     out = Path(out_dir)
     files = {
-        "plan.json": dumps(envelope("plan", PLAN_FORMAT_VERSION,
-                                    {"plans": [plan_to_dict(p) for p in plans]})).encode(),
-        "paths.mrk.json": (json.dumps(to_slicer_markups([p for pl in plans for p in pl.paths]),
-                                      indent=2) + "\n").encode(),
+        "plan.json": dumps(envelope("plan", PLAN_FORMAT_VERSION, plans_payload(plans))).encode(),
+        "paths.mrk.json": slicer_markups_json([p for pl in plans for p in pl.paths]).encode(),
     }
     for pl in plans:
         files[f"plan_{pl.level}.png"] = figure_png(plan_figure(case, pl), dpi=110)
